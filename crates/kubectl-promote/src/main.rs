@@ -1,0 +1,2 @@
+//! `kubectl-promote`: the kubectl plugin for Promote.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The Promotion custom resource.
