@@ -1,1 +1,24 @@
-fn main() {}
+//! Prints the Promotion CRD as YAML, or writes it with `--write` to `crds/` at the workspace root.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let yaml = match promote_api::crd_yaml() {
+        Ok(yaml) => yaml,
+        Err(err) => {
+            eprintln!("crdgen: cannot render the CRD: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if std::env::args().any(|a| a == "--write") {
+        let path = promote_api::crd_path();
+        if let Err(err) = std::fs::write(&path, yaml) {
+            eprintln!("crdgen: cannot write {}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("crdgen: wrote {}", path.display());
+    } else {
+        print!("{yaml}");
+    }
+    ExitCode::SUCCESS
+}
