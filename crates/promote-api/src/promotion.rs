@@ -1,6 +1,9 @@
 //! `Promotion.spec`: one lane that moves one app's release from a source environment to a
 //! target environment.
 
+// kube's derive takes one `printcolumn(...)` and `validation` per entry, which repeats keys.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
