@@ -55,7 +55,15 @@ pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     ))
 }
 
-/// Where the checked-in CRD lives in the workspace.
-pub fn crd_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds/promotions.promote.dev.yaml")
+/// Where the checked-in CRD lives in the workspace: `crds/` and the Helm chart's copy.
+pub fn crd_paths() -> [std::path::PathBuf; 2] {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    [
+        root.join("crds/promotions.promote.dev.yaml"),
+        root.join("charts/promote/crds/promotions.promote.dev.yaml"),
+    ]
 }

@@ -37,12 +37,15 @@ fn errors(p: &Promotion) -> String {
 #[test]
 fn checked_in_crd_is_current() {
     let generated = promote_api::crd_yaml().expect("CRD renders");
-    let on_disk = std::fs::read_to_string(promote_api::crd_path())
-        .expect("crds/promotions.promote.dev.yaml exists");
-    assert!(
-        generated == on_disk,
-        "crds/promotions.promote.dev.yaml is stale: run `cargo run -p promote-api --bin crdgen -- --write` and commit it"
-    );
+    for path in promote_api::crd_paths() {
+        let on_disk = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{} cannot be read: {e}", path.display()));
+        assert!(
+            generated == on_disk,
+            "{} is stale: run `cargo run -p promote-api --bin crdgen -- --write` and commit it",
+            path.display()
+        );
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Prints the Promotion CRD as YAML, or writes it with `--write` to `crds/` at the workspace root.
+//! Prints the Promotion CRD as YAML, or writes it with `--write` to `crds/` and the Helm chart.
 
 use std::process::ExitCode;
 
@@ -11,12 +11,13 @@ fn main() -> ExitCode {
         }
     };
     if std::env::args().any(|a| a == "--write") {
-        let path = promote_api::crd_path();
-        if let Err(err) = std::fs::write(&path, yaml) {
-            eprintln!("crdgen: cannot write {}: {err}", path.display());
-            return ExitCode::FAILURE;
+        for path in promote_api::crd_paths() {
+            if let Err(err) = std::fs::write(&path, &yaml) {
+                eprintln!("crdgen: cannot write {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+            eprintln!("crdgen: wrote {}", path.display());
         }
-        eprintln!("crdgen: wrote {}", path.display());
     } else {
         print!("{yaml}");
     }
