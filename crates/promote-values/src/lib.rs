@@ -1,1 +1,218 @@
-//! Byte-exact get and set of one scalar in a YAML values file. No I/O.
+//! Byte-exact get and set of one scalar in a YAML values file.
+//!
+//! Only the bytes of the edited scalar change: comments, quoting, key order, indentation,
+//! blank lines, CRLF, a BOM and a missing final newline all survive. Whatever cannot be
+//! edited exactly is refused with a [`ValuesError`] that names the file, the path and the
+//! reason, and the caller writes nothing. After every edit the new text is parsed again and
+//! compared with the old one: only the edited values may differ.
+//!
+//! Parsing is saphyr-parser (pure Rust, YAML 1.2, passes the YAML test suite). Its spans
+//! are in characters, and a quoted scalar's span can run past the closing quote, so the
+//! editor converts offsets itself and finds quoted tokens' ends by scanning.
+//!
+//! This crate does no I/O and must not depend on the Kubernetes, git or async crates: the
+//! operator, the git engine and the CLI all call it on bytes they read themselves.
+
+mod doc;
+mod edit;
+mod error;
+mod locate;
+mod path;
+mod reading;
+mod version;
+
+use std::ops::Range;
+
+pub use error::{ValuesError, ValuesErrorKind};
+pub use path::{PathError, Segment, ValuePath};
+pub use reading::{PlainReading, plain_reading};
+pub use version::{Version, VersionError, validate_version};
+
+use locate::Purpose;
+
+/// The result of [`set`]: the new file and what happened to the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    /// The whole file after the edit (equal to the input when nothing changed).
+    pub content: Vec<u8>,
+    /// The value before the edit (decoded; empty for an empty value).
+    pub previous: String,
+    /// Whether any byte changed.
+    pub changed: bool,
+    /// Byte range of the value's token in `content`, quotes included.
+    pub span: Range<usize>,
+}
+
+/// The result of [`set_many`]: the new file and what happened to each field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edits {
+    /// The whole file after all edits (equal to the input when nothing changed).
+    pub content: Vec<u8>,
+    /// One entry per requested field, in request order.
+    pub fields: Vec<FieldEdit>,
+    /// Whether any byte changed.
+    pub changed: bool,
+}
+
+/// What happened to one field of a [`set_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldEdit {
+    /// The path as given.
+    pub path: String,
+    /// The value before the edit.
+    pub previous: String,
+    /// The value written.
+    pub value: String,
+    /// Whether this field's bytes changed.
+    pub changed: bool,
+    /// Byte range of the value's token in [`Edits::content`], quotes included.
+    pub span: Range<usize>,
+}
+
+/// Reads the scalar at `path`. `file` only labels errors.
+///
+/// Follows aliases and reads block scalars, but refuses a plain value that YAML readers
+/// take for something other than its text (`1.30` is the float 1.3 to Helm, `yes` a bool
+/// to YAML 1.1, an empty value is null); canonical integers and `true`/`false` are read.
+pub fn get(file: &str, content: &[u8], path: &str) -> Result<String, ValuesError> {
+    let err = |kind| ValuesError::new(file, path, kind);
+    let parsed = ValuePath::parse(path).map_err(|e| {
+        err(ValuesErrorKind::InvalidPath {
+            reason: e.to_string(),
+        })
+    })?;
+    let src = utf8(content).map_err(err)?;
+    let doc = doc::parse(src).map_err(err)?;
+    let node = locate::locate(&doc, &parsed, Purpose::Read).map_err(err)?;
+    Ok(doc.scalar(node).unwrap_or_default().to_owned())
+}
+
+/// Writes the version `value` at `path`, changing only that scalar's bytes.
+///
+/// Setting the value the scalar already holds succeeds with `changed: false`.
+pub fn set(file: &str, content: &[u8], path: &str, value: &str) -> Result<Edit, ValuesError> {
+    let mut edits = set_many(file, content, &[(path, value)])?;
+    let field = edits.fields.pop().ok_or_else(|| {
+        ValuesError::new(
+            file,
+            path,
+            ValuesErrorKind::VerifyFailed {
+                detail: "no field was edited".into(),
+            },
+        )
+    })?;
+    Ok(Edit {
+        content: edits.content,
+        previous: field.previous,
+        changed: field.changed,
+        span: field.span,
+    })
+}
+
+/// Writes several versions into one file in one pass: all of them, or none.
+pub fn set_many<P: AsRef<str>, V: AsRef<str>>(
+    file: &str,
+    content: &[u8],
+    fields: &[(P, V)],
+) -> Result<Edits, ValuesError> {
+    let all_paths = || {
+        fields
+            .iter()
+            .map(|(p, _)| p.as_ref())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parsed = Vec::with_capacity(fields.len());
+    for (path, value) in fields {
+        let (path, value) = (path.as_ref(), value.as_ref());
+        let err = |kind| ValuesError::new(file, path, kind);
+        let p = ValuePath::parse(path).map_err(|e| {
+            err(ValuesErrorKind::InvalidPath {
+                reason: e.to_string(),
+            })
+        })?;
+        validate_version(value).map_err(|e| {
+            err(ValuesErrorKind::InvalidVersion {
+                value: value.to_owned(),
+                reason: e.reason,
+            })
+        })?;
+        parsed.push((path, p, value));
+    }
+    let src = utf8(content).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
+    let doc = doc::parse(src).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
+
+    let mut planned: Vec<(&str, doc::NodeId, &str, edit::Splice)> =
+        Vec::with_capacity(parsed.len());
+    for (path, p, value) in &parsed {
+        let err = |kind| ValuesError::new(file, path, kind);
+        let node = locate::locate(&doc, p, Purpose::Write).map_err(err)?;
+        if let Some((other, ..)) = planned.iter().find(|(_, n, ..)| *n == node) {
+            return Err(err(ValuesErrorKind::SameValueTwice {
+                other: (*other).to_owned(),
+            }));
+        }
+        let splice = edit::plan(&doc, node, value).map_err(err)?;
+        planned.push((*path, node, *value, splice));
+    }
+
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&i| planned[i].3.range.start);
+    let splices: Vec<&edit::Splice> = order.iter().map(|&i| &planned[i].3).collect();
+    if splices
+        .windows(2)
+        .any(|w| w[0].range.end > w[1].range.start)
+    {
+        return Err(ValuesError::new(
+            file,
+            &all_paths(),
+            ValuesErrorKind::VerifyFailed {
+                detail: "two values overlap in the file".into(),
+            },
+        ));
+    }
+    let (new_content, sorted_spans) = edit::apply(src, &splices);
+    let changed = planned.iter().any(|(.., s)| s.changed);
+    if changed {
+        let new_src = std::str::from_utf8(&new_content).map_err(|e| {
+            ValuesError::new(
+                file,
+                &all_paths(),
+                ValuesErrorKind::VerifyFailed {
+                    detail: format!("the edited text is not UTF-8 ({e})"),
+                },
+            )
+        })?;
+        let targets: Vec<(doc::NodeId, &str)> =
+            planned.iter().map(|(_, n, v, _)| (*n, *v)).collect();
+        edit::verify(&doc, new_src, &targets)
+            .map_err(|k| ValuesError::new(file, &all_paths(), k))?;
+    }
+
+    let mut spans = vec![0..0; planned.len()];
+    for (sorted, &i) in order.iter().enumerate() {
+        spans[i] = sorted_spans[sorted].clone();
+    }
+    let fields = planned
+        .into_iter()
+        .zip(spans)
+        .map(|((path, _, value, splice), span)| FieldEdit {
+            path: path.to_owned(),
+            previous: splice.previous,
+            value: value.to_owned(),
+            changed: splice.changed,
+            span,
+        })
+        .collect();
+    Ok(Edits {
+        content: new_content,
+        fields,
+        changed,
+    })
+}
+
+fn utf8(content: &[u8]) -> Result<&str, ValuesErrorKind> {
+    std::str::from_utf8(content).map_err(|e| ValuesErrorKind::NotUtf8 {
+        offset: e.valid_up_to(),
+    })
+}
