@@ -81,6 +81,20 @@ pub fn new(
     }
 }
 
+/// Builds a condition whose status is `Unknown` (the operator could not tell).
+pub fn unknown(
+    type_: &str,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    Condition {
+        status: "Unknown".to_owned(),
+        ..new(type_, false, reason, message, generation, now)
+    }
+}
+
 /// Merges freshly computed conditions into the previous ones: a condition whose status,
 /// reason and message did not change keeps its `lastTransitionTime`. Types absent from
 /// `fresh` are kept as they were. The result is ordered by [`types::ALL`], then by type.

@@ -1,0 +1,2 @@
+//! `promote-operator`: runs the Promote controller.
+fn main() {}
