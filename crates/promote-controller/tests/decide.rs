@@ -461,7 +461,6 @@ fn verification_timeout_rolls_back_and_rejects_the_version() {
         at(w.now),
         Some(3),
     );
-    let mut w = w;
     w.previous = status;
     w.now += 5;
     w.target = vec!["sha-a".into()];
