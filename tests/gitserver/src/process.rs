@@ -1,0 +1,199 @@
+//! One server process: spawn, wait until ready, stop by PID, reap.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::cmd::tail;
+use crate::error::{Error, Result};
+
+/// How long a server may take to come up on a loaded two-core machine.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Asks the kernel for a free port on 127.0.0.1.
+///
+/// The port is released before the server binds it, so another process may take it first;
+/// callers retry with a new port when the server reports "Address already in use".
+pub(crate) fn free_port() -> Result<u16> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("binding 127.0.0.1:0", e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading local address", e))?
+        .port();
+    Ok(port)
+}
+
+/// A long-running server the fixture owns. Dropping it kills and reaps the process.
+#[derive(Debug)]
+pub(crate) struct ServerProcess {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<OsString>,
+    log_path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    child: Option<Child>,
+    /// Length of the log when the current process was spawned.
+    log_offset: u64,
+}
+
+impl ServerProcess {
+    /// Describes a server; nothing runs until [`ServerProcess::start`].
+    pub(crate) fn new(
+        name: &'static str,
+        program: PathBuf,
+        args: Vec<OsString>,
+        log_path: PathBuf,
+    ) -> Self {
+        ServerProcess {
+            name,
+            program,
+            args,
+            log_path,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state usable: it is only a Child handle.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Spawns the server unless it runs already, then polls `ready` with the log written since.
+    pub(crate) fn start(&self, port: u16, ready: &mut dyn FnMut(&str) -> bool) -> Result<()> {
+        let mut state = self.state();
+        if let Some(child) = state.child.as_mut()
+            && matches!(child.try_wait(), Ok(None))
+        {
+            return Ok(());
+        }
+        state.child = None;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| Error::io(format!("opening {}", self.log_path.display()), e))?;
+        state.log_offset = log
+            .metadata()
+            .map_err(|e| Error::io(format!("reading {}", self.log_path.display()), e))?
+            .len();
+        let log_err = log
+            .try_clone()
+            .map_err(|e| Error::io("duplicating log handle", e))?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| Error::io(format!("starting {}", self.program.display()), e))?;
+        state.child = Some(child);
+
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let since = self.read_log(state.log_offset);
+            let exited = match state.child.as_mut().map(Child::try_wait) {
+                Some(Ok(Some(status))) => Some(status.to_string()),
+                Some(Err(e)) => Some(e.to_string()),
+                _ => None,
+            };
+            if let Some(status) = exited {
+                state.child = None;
+                return Err(self.start_error(port, format!("exited ({status})"), &since));
+            }
+            if ready(&since) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                Self::kill(&mut state);
+                return Err(self.start_error(
+                    port,
+                    format!("not ready after {}s", START_TIMEOUT.as_secs()),
+                    &since,
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn start_error(&self, port: u16, reason: String, log: &str) -> Error {
+        Error::ServerStart {
+            server: self.name,
+            port,
+            reason,
+            log: tail(log, 4000),
+            port_in_use: log.contains("Address already in use"),
+        }
+    }
+
+    /// Kills the server (SIGKILL, by PID) and reaps it. Stopping a stopped server is a no-op.
+    pub(crate) fn stop(&self) {
+        Self::kill(&mut self.state());
+    }
+
+    fn kill(state: &mut State) {
+        if let Some(mut child) = state.child.take() {
+            // Fails only when the process is already gone; wait() reaps it either way.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// True while the process is alive.
+    pub(crate) fn is_running(&self) -> bool {
+        let mut state = self.state();
+        state
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// The process id while running.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.state().child.as_ref().map(Child::id)
+    }
+
+    /// Everything the server wrote to its log so far.
+    pub(crate) fn log(&self) -> String {
+        self.read_log(0)
+    }
+
+    fn read_log(&self, offset: u64) -> String {
+        let mut text = Vec::new();
+        if let Ok(mut file) = fs::File::open(&self.log_path)
+            && file.seek(SeekFrom::Start(offset)).is_ok()
+        {
+            let _ = file.read_to_end(&mut text);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a server on a fresh free port, trying again with another port if one was taken.
+///
+/// `launch` writes the configuration for the port and starts the process.
+pub(crate) fn start_on_free_port<T>(mut launch: impl FnMut(u16) -> Result<T>) -> Result<T> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match launch(free_port()?) {
+            Err(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
