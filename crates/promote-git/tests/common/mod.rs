@@ -1,0 +1,224 @@
+//! Test fixtures: a bare GitOps repository in the layout of the dev/prod runbook, built and
+//! inspected with the git CLI, and an outside writer that commits the way a person would.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use promote_git::{Engine, EngineConfig, PromotionRequest, RemoteSpec, Source, Target};
+use tempfile::TempDir;
+
+/// Runs git with a fixed identity and no user or system config.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Dana Developer")
+        .env("GIT_AUTHOR_EMAIL", "dana@example.com")
+        .env("GIT_COMMITTER_NAME", "Dana Developer")
+        .env("GIT_COMMITTER_EMAIL", "dana@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("git prints UTF-8")
+        .trim_end()
+        .to_string()
+}
+
+/// Like [`git`], but returns whether it succeeded instead of failing the test.
+pub fn git_ok(dir: &Path, args: &[&str]) -> bool {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Dana Developer")
+        .env("GIT_AUTHOR_EMAIL", "dana@example.com")
+        .env("GIT_COMMITTER_NAME", "Dana Developer")
+        .env("GIT_COMMITTER_EMAIL", "dana@example.com")
+        .output()
+        .expect("git runs")
+        .status
+        .success()
+}
+
+pub fn release_file(env: &str, app: &str, tag: &str) -> String {
+    format!(
+        "# Release values for {app} in {env}.\n\
+         # CI (build_payload_dev) writes image.tag in release-dev; Promote copies it to release-prod.\n\
+         image:\n  repository: registry.synestra.io/web/{app}\n  tag: \"{tag}\"   # set by the pipeline\n  pullPolicy: IfNotPresent\n\n\
+         # Nothing else in this file crosses environments.\n"
+    )
+}
+
+pub fn env_file(env: &str, app: &str) -> String {
+    let (cmd, node_env, host) = if env == "dev" {
+        (
+            "[\"next\", \"dev\", \"--port\", \"3000\"]",
+            "development",
+            format!("dev.{app}"),
+        )
+    } else {
+        ("[\"next\", \"start\"]", "production", app.to_string())
+    };
+    format!(
+        "command: {cmd}\nenv:\n  NODE_ENV: {node_env}\ningress:\n  hosts:\n    - {host}\nenvFrom:\n  secretRef: web-{app}-{env}-env\n"
+    )
+}
+
+pub fn dev_path(app: &str) -> String {
+    format!("deploy/env/release-dev/{app}.yaml")
+}
+
+pub fn prod_path(app: &str) -> String {
+    format!("deploy/env/release-prod/{app}.yaml")
+}
+
+/// A bare repository on `main` with release and env files for each app; dev runs `dev-<app>-2`
+/// and prod runs `prod-<app>-1`.
+pub struct Fixture {
+    pub dir: TempDir,
+    pub bare: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Fixture {
+    pub fn new(apps: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bare = dir.path().join("web-core.git");
+        let cache = dir.path().join("cache");
+        let seed = dir.path().join("seed");
+        std::fs::create_dir_all(&seed).expect("seed dir");
+        git(
+            dir.path(),
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                bare.to_str().expect("utf-8 path"),
+            ],
+        );
+        git(&seed, &["init", "-q", "-b", "main"]);
+        for app in apps {
+            for env in ["dev", "prod"] {
+                let tag = if env == "dev" {
+                    format!("dev-{app}-2")
+                } else {
+                    format!("prod-{app}-1")
+                };
+                write(
+                    &seed,
+                    &format!("deploy/env/release-{env}/{app}.yaml"),
+                    &release_file(env, app, &tag),
+                );
+                write(
+                    &seed,
+                    &format!("deploy/env/{env}/{app}.yaml"),
+                    &env_file(env, app),
+                );
+            }
+        }
+        write(&seed, "README.md", "# web-core\n");
+        git(&seed, &["add", "-A"]);
+        git(&seed, &["commit", "-q", "-m", "initial layout"]);
+        git(
+            &seed,
+            &["push", "-q", bare.to_str().expect("utf-8 path"), "main"],
+        );
+        Self { dir, bare, cache }
+    }
+
+    pub fn url(&self) -> String {
+        self.bare.to_str().expect("utf-8 path").to_string()
+    }
+
+    pub fn remote(&self) -> RemoteSpec {
+        RemoteSpec::new(&self.url()).expect("valid url")
+    }
+
+    pub fn engine(&self) -> Engine {
+        Engine::new(EngineConfig::new(&self.cache)).expect("engine")
+    }
+
+    /// The file's content on main in the bare repository.
+    pub fn show(&self, path: &str) -> String {
+        git(&self.bare, &["show", &format!("main:{path}")])
+    }
+
+    pub fn tip(&self) -> String {
+        git(&self.bare, &["rev-parse", "main"])
+    }
+
+    pub fn commit_count(&self) -> usize {
+        git(&self.bare, &["rev-list", "--count", "main"])
+            .parse()
+            .expect("a number")
+    }
+
+    pub fn merges(&self) -> String {
+        git(&self.bare, &["rev-list", "--merges", "main"])
+    }
+
+    /// The standard dev -> prod request for `app`.
+    pub fn request(&self, app: &str) -> PromotionRequest {
+        PromotionRequest::new(
+            self.remote(),
+            "main",
+            format!("web/{app}-prod"),
+            Source::file(dev_path(app), &["image.tag"]).environment("dev"),
+            Target::new(prod_path(app), &["image.tag"]).environment("prod"),
+        )
+    }
+
+    /// A person's clone, for commits from outside the engine.
+    pub fn outside(&self, name: &str) -> Outside {
+        let work = self.dir.path().join(name);
+        git(
+            self.dir.path(),
+            &[
+                "clone",
+                "-q",
+                &self.url(),
+                work.to_str().expect("utf-8 path"),
+            ],
+        );
+        Outside { work }
+    }
+}
+
+pub fn write(root: &Path, rel: &str, content: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+    std::fs::write(path, content).expect("write");
+}
+
+/// A clone where a person edits, commits and pushes (rebasing when the branch moved).
+pub struct Outside {
+    pub work: PathBuf,
+}
+
+impl Outside {
+    /// Commits `content` at `path` and pushes it; returns the pushed commit.
+    pub fn commit(&self, path: &str, content: &str, message: &str) -> String {
+        git(&self.work, &["pull", "-q", "--rebase", "origin", "main"]);
+        write(&self.work, path, content);
+        git(&self.work, &["add", path]);
+        git(&self.work, &["commit", "-q", "-m", message]);
+        for _ in 0..50 {
+            if git_ok(&self.work, &["push", "-q", "origin", "HEAD:main"]) {
+                return git(&self.work, &["rev-parse", "HEAD"]);
+            }
+            git(&self.work, &["pull", "-q", "--rebase", "origin", "main"]);
+        }
+        panic!("outside writer could not push after 50 attempts");
+    }
+}
