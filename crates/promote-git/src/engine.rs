@@ -1,6 +1,8 @@
 //! The promotion engine: compare-and-swap commits built in memory on the branch tip, pushed
 //! without force, retried on races, batched per repository and branch.
 
+mod inspect;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

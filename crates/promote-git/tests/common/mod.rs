@@ -222,3 +222,132 @@ impl Outside {
         panic!("outside writer could not push after 50 attempts");
     }
 }
+
+/// The release and env files of `apps`, for repositories created by `promote-gitserver`.
+pub fn layout(apps: &[&str]) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for app in apps {
+        for env in ["dev", "prod"] {
+            let tag = if env == "dev" {
+                format!("dev-{app}-2")
+            } else {
+                format!("prod-{app}-1")
+            };
+            files.push((
+                format!("deploy/env/release-{env}/{app}.yaml"),
+                release_file(env, app, &tag),
+            ));
+            files.push((format!("deploy/env/{env}/{app}.yaml"), env_file(env, app)));
+        }
+    }
+    files
+}
+
+/// Borrowed view of [`layout`] for `RepoDir::create`.
+pub fn borrowed(files: &[(String, String)]) -> Vec<(&str, &str)> {
+    files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect()
+}
+
+/// The standard dev -> prod request for `app` against `remote`.
+pub fn request_for(remote: RemoteSpec, app: &str) -> PromotionRequest {
+    PromotionRequest::new(
+        remote,
+        "main",
+        format!("web/{app}-prod"),
+        Source::file(dev_path(app), &["image.tag"]).environment("dev"),
+        Target::new(prod_path(app), &["image.tag"]).environment("prod"),
+    )
+}
+
+/// Installs a `pre-receive` hook in a bare repository served over HTTP or SSH.
+pub fn install_hook(bare: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().expect("hooks dir")).expect("mkdir hooks");
+    std::fs::write(&hook, script).expect("write hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod hook");
+}
+
+/// Absolute path of a binary on PATH (hooks run with the web server's minimal environment).
+pub fn which(name: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .expect("sh runs");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+/// A hook that, on the first push only, moves `main` to branch `outside` (a commit prepared
+/// beforehand) as if another writer had pushed between the engine's fetch and its push.
+pub fn race_once_hook() -> String {
+    let git = which("git");
+    format!(
+        "#!/bin/sh\n\
+         cat >/dev/null\n\
+         if [ ! -e raced ]; then\n\
+         : > raced\n\
+         env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES \
+         {git} update-ref refs/heads/main \"$({git} rev-parse refs/heads/outside)\" || exit 1\n\
+         fi\n\
+         exit 0\n"
+    )
+}
+
+/// Prepares branch `outside`: a child of `main` with `files` changed, not yet on `main`.
+pub fn stage_outside_commit(bare: &Path, files: &[(&str, &str)], message: &str) -> String {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let work = scratch.path().join("w");
+    git(
+        scratch.path(),
+        &["clone", "-q", bare.to_str().expect("utf-8"), "w"],
+    );
+    for (path, content) in files {
+        write(&work, path, content);
+    }
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", message]);
+    git(&work, &["push", "-q", "origin", "HEAD:refs/heads/outside"]);
+    git(&work, &["rev-parse", "HEAD"])
+}
+
+/// libgit2 sends push bodies with chunked encoding; lighttpd refuses chunked bodies to CGI with
+/// 411 while `server.stream-request-body` streams them. Until the fixture buffers request
+/// bodies itself, rewrite its configuration (found through the server's command line) and
+/// restart it on the same port.
+pub fn buffer_request_bodies(http: &promote_gitserver::HttpServer) {
+    let pid = http.pid().expect("lighttpd runs");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let config = args
+        .iter()
+        .skip_while(|a| *a != "-f")
+        .nth(1)
+        .expect("-f CONFIG")
+        .clone();
+    let text = std::fs::read_to_string(&config).expect("read config");
+    if text.contains("server.stream-request-body = 0") {
+        return;
+    }
+    let patched = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("server.stream-request-body") {
+                "server.stream-request-body = 0"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&config, patched + "\n").expect("write config");
+    http.restart().expect("restart lighttpd");
+}

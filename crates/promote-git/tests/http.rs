@@ -1,0 +1,310 @@
+//! The engine against a real smart-HTTP server (git http-backend behind lighttpd, basic auth).
+
+mod common;
+
+use common::{
+    borrowed, install_hook, layout, prod_path, race_once_hook, release_file, request_for,
+    stage_outside_commit,
+};
+use promote_git::{Credentials, Engine, EngineConfig, GitError, Outcome, RemoteSpec, Secret, Side};
+use promote_gitserver::{BareRepo, HttpServer, RepoDir};
+
+struct Setup {
+    _repos: RepoDir,
+    repo: BareRepo,
+    http: HttpServer,
+    cache: tempfile::TempDir,
+}
+
+fn setup(apps: &[&str]) -> Setup {
+    let repos = RepoDir::new().expect("repo dir");
+    let files = layout(apps);
+    let repo = repos
+        .create("web-core", &borrowed(&files))
+        .expect("create repo");
+    let http = HttpServer::start(&repos).expect("start lighttpd");
+    common::buffer_request_bodies(&http);
+    Setup {
+        _repos: repos,
+        repo,
+        http,
+        cache: tempfile::tempdir().expect("cache dir"),
+    }
+}
+
+impl Setup {
+    fn basic(&self) -> RemoteSpec {
+        let c = self.http.credentials();
+        RemoteSpec::new(&self.http.url("web-core"))
+            .expect("url")
+            .with_credentials(Credentials::Basic {
+                username: c.username.clone(),
+                password: Secret::new(c.password.clone()),
+            })
+    }
+
+    fn engine(&self) -> Engine {
+        Engine::new(EngineConfig::new(self.cache.path())).expect("engine")
+    }
+
+    fn tip(&self) -> String {
+        self.repo.head("main").expect("head").expect("main exists")
+    }
+
+    fn prod(&self, app: &str) -> String {
+        self.repo
+            .read_file("main", &prod_path(app))
+            .expect("read")
+            .expect("file exists")
+    }
+}
+
+fn committed(outcome: Result<Outcome, GitError>) -> promote_git::Committed {
+    match outcome {
+        Ok(Outcome::Committed(c)) => c,
+        other => panic!("expected a commit, got {other:?}"),
+    }
+}
+
+#[test]
+fn promotes_over_http_with_basic_auth() {
+    let s = setup(&["blog"]);
+    let before = s.tip();
+    let c = committed(
+        s.engine()
+            .promote_blocking(request_for(s.basic(), "blog").approved_by("oncall-lead")),
+    );
+    assert_eq!(c.parent.as_str(), before);
+    assert_eq!(s.tip(), c.commit.as_str());
+    assert_eq!(s.prod("blog"), release_file("prod", "blog", "dev-blog-2"));
+    let trailers = s.repo.trailers("main").expect("trailers");
+    assert!(
+        trailers.contains(&("Promotion".into(), "web/blog-prod".into())),
+        "{trailers:?}"
+    );
+    assert!(
+        trailers.contains(&("Promote-Approved-By".into(), "oncall-lead".into())),
+        "{trailers:?}"
+    );
+    assert_eq!(
+        s.repo.changed_files("main").expect("diff"),
+        vec![prod_path("blog")]
+    );
+}
+
+#[test]
+fn a_token_is_sent_as_the_password() {
+    let s = setup(&["blog"]);
+    let c = s.http.credentials();
+    let remote = RemoteSpec::new(&s.http.url("web-core"))
+        .expect("url")
+        .with_credentials(Credentials::Token {
+            username: Some(c.username.clone()),
+            token: Secret::new(c.password.clone()),
+        });
+    committed(s.engine().promote_blocking(request_for(remote, "blog")));
+}
+
+#[test]
+fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing() {
+    let s = setup(&["blog"]);
+    let before = s.tip();
+    let wrong = "not-the-password-31337";
+    let remote = RemoteSpec::new(&s.http.url("web-core"))
+        .expect("url")
+        .with_credentials(Credentials::Basic {
+            username: s.http.credentials().username.clone(),
+            password: Secret::new(wrong),
+        });
+    let err = s
+        .engine()
+        .promote_blocking(request_for(remote.clone(), "blog"))
+        .expect_err("refused");
+    assert_eq!(err.category(), "auth", "{err}");
+    assert!(!err.is_retryable());
+    assert!(!err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong));
+    assert!(!format!("{remote:?}").contains(wrong));
+    assert_eq!(s.tip(), before);
+
+    // No credentials at all: the server asks, and the engine says none are configured.
+    let anonymous = RemoteSpec::new(&s.http.url("web-core")).expect("url");
+    let err = s
+        .engine()
+        .promote_blocking(request_for(anonymous, "blog"))
+        .expect_err("refused");
+    assert_eq!(err.category(), "auth", "{err}");
+
+    // Credentials in the URL never show up in errors either.
+    let c = s.http.credentials();
+    let url = s
+        .http
+        .url("web-core")
+        .replace("http://", &format!("http://{}:{wrong}@", c.username));
+    let err = s
+        .engine()
+        .promote_blocking(request_for(RemoteSpec::new(&url).expect("url"), "blog"))
+        .expect_err("refused");
+    assert!(!err.to_string().contains(wrong), "{err}");
+    assert_eq!(s.tip(), before);
+}
+
+#[test]
+fn server_down_is_retryable_and_the_next_attempt_succeeds() {
+    let s = setup(&["blog"]);
+    let engine = s.engine();
+    // Warm the cache first, so the retry is an incremental fetch.
+    engine.refresh_blocking(&s.basic(), "main").expect("fetch");
+    s.http.stop();
+    let err = engine
+        .promote_blocking(request_for(s.basic(), "blog"))
+        .expect_err("server down");
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(err.category(), "network", "{err}");
+    let err = engine
+        .remote_head_blocking(&s.basic(), "main")
+        .expect_err("server down");
+    assert_eq!(err.category(), "network", "{err}");
+    s.http.restart().expect("restart");
+    committed(engine.promote_blocking(request_for(s.basic(), "blog")));
+    assert_eq!(s.prod("blog"), release_file("prod", "blog", "dev-blog-2"));
+}
+
+#[test]
+fn a_lost_race_is_retried_on_the_new_tip_without_merges() {
+    let s = setup(&["blog"]);
+    let outside = stage_outside_commit(
+        s.repo.path(),
+        &[("docs/notes.md", "unrelated\n")],
+        "docs: notes",
+    );
+    install_hook(s.repo.path(), &race_once_hook());
+    let c = committed(s.engine().promote_blocking(request_for(s.basic(), "blog")));
+    assert_eq!(c.attempts, 2, "the first push lost the race");
+    assert_eq!(
+        c.parent.as_str(),
+        outside,
+        "rebuilt on the other writer's commit"
+    );
+    assert_eq!(s.repo.merge_count("main").expect("merges"), 0);
+    assert_eq!(
+        s.repo
+            .read_file("main", "docs/notes.md")
+            .expect("read")
+            .as_deref(),
+        Some("unrelated\n")
+    );
+    assert_eq!(s.prod("blog"), release_file("prod", "blog", "dev-blog-2"));
+}
+
+#[test]
+fn a_person_editing_the_target_between_decision_and_push_wins() {
+    let s = setup(&["blog"]);
+    let theirs = release_file("prod", "blog", "hotfix-9");
+    let outside = stage_outside_commit(
+        s.repo.path(),
+        &[(&prod_path("blog"), &theirs)],
+        "pin blog to hotfix-9",
+    );
+    install_hook(s.repo.path(), &race_once_hook());
+    match s.engine().promote_blocking(request_for(s.basic(), "blog")) {
+        Ok(Outcome::Conflict(c)) => {
+            assert_eq!(c.side, Side::Target);
+            assert_eq!(
+                (c.expected.as_str(), c.found.as_str()),
+                ("prod-blog-1", "hotfix-9")
+            );
+            assert_eq!(c.changed_by.expect("named").commit.as_str(), outside);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(s.tip(), outside);
+    assert_eq!(s.prod("blog"), theirs);
+}
+
+#[test]
+fn a_declining_hook_is_a_rejection_not_a_retry() {
+    let s = setup(&["blog"]);
+    let before = s.tip();
+    install_hook(
+        s.repo.path(),
+        "#!/bin/sh\necho 'main is protected: open a merge request' >&2\nexit 1\n",
+    );
+    let err = s
+        .engine()
+        .promote_blocking(request_for(s.basic(), "blog"))
+        .expect_err("declined");
+    assert_eq!(err.category(), "push_rejected", "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("main is protected"), "{err}");
+    assert_eq!(s.tip(), before);
+}
+
+#[test]
+fn missing_repository_over_http_is_not_found() {
+    let s = setup(&["blog"]);
+    let c = s.http.credentials();
+    let remote = RemoteSpec::new(&s.http.url("nope"))
+        .expect("url")
+        .with_credentials(Credentials::Basic {
+            username: c.username.clone(),
+            password: Secret::new(c.password.clone()),
+        });
+    let err = s
+        .engine()
+        .promote_blocking(request_for(remote, "blog"))
+        .expect_err("missing");
+    assert_eq!(err.category(), "not_found", "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_promotions_and_an_outside_writer_over_http() {
+    let apps: Vec<String> = (0..20).map(|i| format!("app{i:02}")).collect();
+    let names: Vec<&str> = apps.iter().map(String::as_str).collect();
+    let s = setup(&names);
+    let engine = s.engine();
+    let writer_remote = s.http.remote("web-core");
+    let writer = std::thread::spawn(move || {
+        (0..8)
+            .map(|i| {
+                let path = format!("docs/change-{i}.md");
+                writer_remote
+                    .commit_files(
+                        "main",
+                        &[(path.as_str(), &format!("change {i}\n"))],
+                        &format!("docs: change {i}"),
+                    )
+                    .expect("outside commit")
+            })
+            .collect::<Vec<_>>()
+    });
+    let tasks: Vec<_> = apps
+        .iter()
+        .map(|app| {
+            let (engine, request) = (engine.clone(), request_for(s.basic(), app));
+            tokio::spawn(async move { engine.promote(request).await })
+        })
+        .collect();
+    let mut commits = std::collections::BTreeSet::new();
+    for task in tasks {
+        commits.insert(committed(task.await.expect("task")).commit);
+    }
+    let outside = writer.join().expect("writer");
+    for app in &apps {
+        assert_eq!(
+            s.prod(app),
+            release_file("prod", app, &format!("dev-{app}-2")),
+            "{app}"
+        );
+    }
+    let history = s.repo.commits("main").expect("log");
+    for c in &outside {
+        assert!(history.contains(c), "outside commit {c} is on main");
+    }
+    for c in &commits {
+        assert!(
+            history.iter().any(|h| h == c.as_str()),
+            "promotion commit {c} is on main"
+        );
+    }
+    assert_eq!(s.repo.merge_count("main").expect("merges"), 0);
+}
