@@ -1,2 +1,255 @@
 //! `promote-operator`: runs the Promote controller.
-fn main() {}
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use kube::Client;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use promote_api::Promotion;
+use promote_controller::context::{Context, Settings};
+use promote_controller::decide::Timing;
+use promote_controller::duration::parse_duration;
+use promote_controller::http::{self, Health};
+use promote_controller::leader::{self, LeaderConfig};
+use promote_controller::metrics::Metrics;
+use promote_controller::observe::Heads;
+use promote_git::{Engine, EngineConfig, Identity};
+use tracing::{error, info};
+
+/// Promote's operator: promotes releases between GitOps environments managed by Argo CD.
+///
+/// Watches Promotion resources (promote.dev/v1alpha1) in every namespace, copies the source
+/// environment's version into the target's release values file in one Git commit, lets Argo CD
+/// sync, verifies, and reports drift and self-heal policy on each Promotion's status.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "PROMOTE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+
+    /// Directory for the bare repository caches.
+    #[arg(long, env = "PROMOTE_CACHE_DIR", default_value = "/var/cache/promote")]
+    cache_dir: PathBuf,
+
+    /// Log format.
+    #[arg(long, env = "PROMOTE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Run without leader election (only when exactly one replica runs).
+    #[arg(long)]
+    no_leader_election: bool,
+
+    /// Namespace of the leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "promote-operator")]
+    lease_name: String,
+
+    /// This replica's identity in the Lease and in Events (defaults to the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+
+    /// How long the Lease is valid without renewal.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    lease_duration: Duration,
+
+    /// How often an idle lane is checked (a cheap remote-head check, then a fetch only if the
+    /// branch moved).
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    resync: Duration,
+
+    /// How often a lane with a promotion in flight is checked.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    poll: Duration,
+
+    /// How long one remote-head check is shared by the lanes of one repository.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    head_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration such as 15s, 2m or 1h30m"))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = Client::try_default().await.map_err(|e| {
+        anyhow::anyhow!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")
+    })?;
+    check_crd(&client).await?;
+
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health::default());
+    tokio::spawn({
+        let (health, metrics) = (health.clone(), metrics.clone());
+        async move {
+            if let Err(e) = http::serve(args.metrics_addr, health, metrics).await {
+                error!(error = %e, "the probe and metrics server stopped");
+            }
+        }
+    });
+
+    let mut engine_config = EngineConfig::new(&args.cache_dir);
+    engine_config.committer = Identity::new("Promote", "promote@localhost");
+    let engine = Engine::new(engine_config).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use cache directory {}: {e}",
+            args.cache_dir.display()
+        )
+    })?;
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "promote-operator".into(),
+            instance: Some(identity.clone()),
+        },
+    );
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        engine,
+        recorder,
+        metrics,
+        heads: Heads::default(),
+        settings: Settings {
+            timing: Timing {
+                idle: args.resync,
+                active: args.poll,
+            },
+            head_ttl: args.head_ttl,
+            identity: identity.clone(),
+        },
+    });
+    health.ready.store(true, Ordering::Relaxed);
+
+    let lease = LeaderConfig {
+        namespace: args.lease_namespace.clone(),
+        name: args.lease_name.clone(),
+        identity,
+        lease_duration: args.lease_duration,
+        renew_every: args.lease_duration / 3,
+    };
+    if args.no_leader_election {
+        health.leader.store(true, Ordering::Relaxed);
+        promote_controller::controller::run(ctx, shutdown_signal()).await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    tokio::select! {
+        () = leader::acquire(&client, &lease) => {}
+        () = shutdown_signal() => return Ok(ExitCode::SUCCESS),
+    }
+    health.leader.store(true, Ordering::Relaxed);
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<bool>();
+    let holder = tokio::spawn({
+        let (client, lease) = (client.clone(), lease.clone());
+        async move {
+            let lost = tokio::select! {
+                () = leader::hold(&client, &lease) => true,
+                () = shutdown_signal() => false,
+            };
+            let _ = lost_tx.send(lost);
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watch_lost = tokio::spawn(async move {
+        let lost = lost_rx.await.unwrap_or(true);
+        let _ = stop_tx.send(true);
+        lost
+    });
+    let mut stop = stop_rx;
+    promote_controller::controller::run(ctx, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await;
+    let lost = watch_lost.await.unwrap_or(true);
+    holder.abort();
+    health.leader.store(false, Ordering::Relaxed);
+    if lost {
+        error!("lost the leader Lease; exiting so a restart rejoins as a standby");
+        return Ok(ExitCode::FAILURE);
+    }
+    leader::release(&client, &lease).await;
+    info!("shut down");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fails with a hint when the Promotion CRD is not installed.
+async fn check_crd(client: &Client) -> anyhow::Result<()> {
+    let api: Api<Promotion> = Api::all(client.clone());
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(anyhow::anyhow!(
+            "the Promotion CRD (promotions.promote.dev) is not installed in this cluster: install it with `kubectl apply --server-side -f crds/promotions.promote.dev.yaml` or `helm install promote charts/promote`"
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot list Promotions: {e}")),
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "promote-operator".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

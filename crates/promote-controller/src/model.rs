@@ -105,8 +105,6 @@ pub enum Action {
     None,
     /// Write values into a release values file as one commit.
     Write(WriteRequest),
-    /// Ask Argo CD to refresh the target Application.
-    RefreshTarget,
 }
 
 /// One commit the lane wants.
