@@ -303,8 +303,12 @@ fn apply_auth(cmd: &mut Command, auth: &GitAuth) {
             private_key,
             known_hosts,
         } => {
+            // No user config, agent or prompts: only the key given.
             let mut ssh = format!(
-                "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -i {}",
+                "ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none \
+                 -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no \
+                 -o GlobalKnownHostsFile=/dev/null -o UpdateHostKeys=no -o ConnectTimeout=10 \
+                 -o LogLevel=ERROR -i {}",
                 shell_quote(&private_key.to_string_lossy())
             );
             match known_hosts {

@@ -30,10 +30,12 @@
 //! The test steers what is not in Git: hot-reload sessions ([`SimulatorHandle::start_hot_session`])
 //! and failing versions ([`SimulatorHandle::mark_bad`]). The README lists what is not simulated.
 //!
-//! This crate must not depend on Promote's own crates (`promote-argocd` above all): it is the
-//! independent counterpart the operator's reading of Applications is checked against. It
-//! reaches Git only through the `git` program and Kubernetes only through the `kube::Client`
-//! it is given, so it works with any API server and any git server the tests start.
+//! This crate must not depend on `promote-argocd`, `promote-git` or `promote-controller`: it is
+//! the independent counterpart the operator's reading and writing of Applications is checked
+//! against. (It reads one scalar of a values file with `promote_values::get`, as asked of every
+//! reader of values files in the project.) It reaches Git only through the `git` program and
+//! Kubernetes only through the `kube::Client` it is given, so it works with any API server and
+//! any git server the tests start, and never depends on their crates' internals.
 
 mod config;
 mod error;

@@ -1,6 +1,8 @@
 //! Helm values as far as the simulator needs them: which file a chart reads, and which image
 //! the merged values name.
 
+use promote_values::{PlainReading, ValuesErrorKind, plain_reading};
+
 use crate::error::{Error, Result};
 
 /// One layer of values, in Helm's merge order (chart defaults first, parameters last).
@@ -11,30 +13,33 @@ pub(crate) struct Layer {
     pub content: String,
 }
 
-/// Reads the scalar at dotted `path` (`image.tag`) from one values file: `None` when the path
-/// is absent or null.
+/// Reads the scalar at `path` (`image.tag`) from one values file with the same reader the
+/// operator uses: `None` when the file does not set it (key missing, empty file, null value).
 ///
 /// Layers are read one at a time and the last one that sets a path wins, which is what Helm's
 /// deep merge gives for a scalar leaf.
 pub(crate) fn read_scalar(file: &str, content: &str, path: &str) -> Result<Option<String>> {
-    if content.trim().is_empty() {
-        return Ok(None);
+    match promote_values::get(file, content.as_bytes(), path) {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => match e.kind {
+            ValuesErrorKind::KeyMissing { .. }
+            | ValuesErrorKind::NoDocument
+            | ValuesErrorKind::EmptyValue { .. }
+            | ValuesErrorKind::IndexOutOfRange { .. } => Ok(None),
+            ValuesErrorKind::NotAString { ref value, .. }
+                if value.is_empty() || plain_reading(value) == PlainReading::Null =>
+            {
+                Ok(None)
+            }
+            // `image: ~` or `image: ""` in a later file: Helm drops the map; nothing set here.
+            ValuesErrorKind::WrongShape { found, .. }
+                if found != "mapping" && found != "sequence" =>
+            {
+                Ok(None)
+            }
+            _ => Err(Error::Render(e.to_string())),
+        },
     }
-    let doc: serde_yaml::Value = serde_yaml::from_str(content)
-        .map_err(|e| Error::Render(format!("{file}: not valid YAML: {e}")))?;
-    let mut node = &doc;
-    for key in path.split('.') {
-        match node.get(key) {
-            Some(next) => node = next,
-            None => return Ok(None),
-        }
-    }
-    Ok(match node {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    })
 }
 
 /// The value of `path` after merging `layers` and then `parameters` (which win).
@@ -167,15 +172,26 @@ mod tests {
     }
 
     #[test]
-    fn numbers_read_as_text_and_bad_yaml_is_an_error() {
-        assert_eq!(
-            read_scalar("v", "image: {tag: 1.30}", "image.tag")
-                .expect("reads")
-                .as_deref(),
-            Some("1.3")
-        );
-        assert_eq!(read_scalar("v", "", "image.tag").expect("reads"), None);
-        assert!(read_scalar("v", "image: [unclosed", "image.tag").is_err());
+    fn absent_values_fall_through_and_bad_yaml_is_an_error() {
+        let read = |content: &str| read_scalar("v", content, "image.tag").expect("reads");
+        assert_eq!(read("image: {tag: \"1.30\"}").as_deref(), Some("1.30"));
+        assert_eq!(read("image:\n  tag: 42\n").as_deref(), Some("42"));
+        for absent in [
+            "",
+            "# only a comment\n",
+            "other: 1\n",
+            "image:\n  tag:\n",
+            "image: null\n",
+        ] {
+            assert_eq!(read(absent), None, "{absent:?}");
+        }
+        let err = read_scalar("v", "image: [unclosed", "image.tag").expect_err("malformed");
+        assert!(err.to_string().starts_with("v: "), "{err}");
+        let layers = [
+            layer("chart", "image: {repository: r/app, tag: base}"),
+            layer("release", "image:\n  tag:\n"),
+        ];
+        assert_eq!(images(&layers, &[]).expect("reads"), ["r/app:base"]);
     }
 
     #[test]
