@@ -266,3 +266,51 @@ pub(crate) fn write_with_mode(path: &Path, content: &str, mode: u32) -> Result<(
     // open() applies the umask; set the mode exactly.
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(context)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binary_names_the_debian_package() {
+        let err = find_binary("promote-no-such-binary", "promote-pkg").expect_err("absent");
+        assert!(err.is_missing_binary());
+        assert!(
+            err.to_string().contains("Debian package `promote-pkg`"),
+            "{err}"
+        );
+        let err = output(&mut Command::new("/nonexistent/sshd"), "sshd").expect_err("absent");
+        assert!(err.to_string().contains("`openssh-server`"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_only() {
+        for ok in ["a", "a/b.yaml", "deploy/env/release-dev/web.yaml", "x.git"] {
+            assert!(check_relative("path", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/a",
+            "../a",
+            "a/../../b",
+            ".git",
+            "a/.git/config",
+            "./a",
+        ] {
+            assert!(check_relative("path", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tail_keeps_char_boundaries() {
+        assert_eq!(tail("  short \n", 100), "short");
+        let long = "é".repeat(100);
+        let cut = tail(&long, 11);
+        assert!(cut.starts_with('…') && cut.len() <= 11 + '…'.len_utf8());
+    }
+
+    #[test]
+    fn shell_quote_survives_quotes() {
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+    }
+}

@@ -17,6 +17,14 @@ pub enum Error {
         /// Debian package that provides it.
         package: &'static str,
     },
+    /// The machine is set up in a way the server cannot work with.
+    #[error("cannot run {server} here: {problem}")]
+    Setup {
+        /// `lighttpd` or `sshd`.
+        server: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
     /// A filesystem or process operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -78,6 +86,7 @@ impl Error {
             Error::ServerStart { port_in_use, .. } => *port_in_use,
             Error::PushContention { .. } => true,
             Error::MissingBinary { .. }
+            | Error::Setup { .. }
             | Error::Io { .. }
             | Error::Command { .. }
             | Error::Invalid { .. } => false,

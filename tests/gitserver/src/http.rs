@@ -263,7 +263,9 @@ fn lighttpd_config(port: u16, dir: &Path, repos: &Path, backend: &Path, users: &
 server.bind = "127.0.0.1"
 server.port = {port}
 server.upload-dirs = ({upload})
-server.stream-request-body = 2
+# Buffer request bodies (in upload-dirs): CGI needs CONTENT_LENGTH, and git sends pushes over
+# http.postBuffer chunked; streaming them would get "411 Length Required".
+server.stream-request-body = 0
 server.stream-response-body = 2
 # lighttpd delays every 401 for wrong credentials by a second; negative tests need no such wait.
 server.feature-flags = ("auth.delay-invalid-creds" => "disable")

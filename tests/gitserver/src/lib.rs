@@ -44,6 +44,8 @@
 //! This crate is test support only: it must not depend on any Promote crate, and no production
 //! crate may depend on it outside `[dev-dependencies]`.
 
+#![warn(missing_docs)]
+
 mod bigrepo;
 mod cmd;
 mod error;

@@ -9,11 +9,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
 use crate::cmd::tail;
 use crate::error::{Error, Result};
 
 /// How long a server may take to come up on a loaded two-core machine.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long `stop` lets the server's children (finishing connections, CGI) end on their own.
+const STOP_GRACE: Duration = Duration::from_millis(300);
 
 /// Asks the kernel for a free port on 127.0.0.1.
 ///
@@ -135,17 +141,35 @@ impl ServerProcess {
         }
     }
 
-    /// Kills the server (SIGKILL, by PID) and reaps it. Stopping a stopped server is a no-op.
+    /// Kills the server and the processes it started (SIGKILL, by PID) and reaps it.
+    /// Stopping a stopped server is a no-op.
     pub(crate) fn stop(&self) {
         Self::kill(&mut self.state());
     }
 
     fn kill(state: &mut State) {
-        if let Some(mut child) = state.child.take() {
+        let Some(mut child) = state.child.take() else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(None)) {
+            let pid = child.id();
+            // Connections that just ended are still being torn down; let them finish so they
+            // are reaped by the server, not orphaned.
+            let grace = Instant::now() + STOP_GRACE;
+            while !live_descendants(pid).is_empty() && Instant::now() < grace {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            // Listed before the server dies: afterwards they are re-parented and untraceable.
+            let leftovers = live_descendants(pid);
             // Fails only when the process is already gone; wait() reaps it either way.
             let _ = child.kill();
-            let _ = child.wait();
+            for pid in leftovers {
+                if let Ok(pid) = i32::try_from(pid) {
+                    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
         }
+        let _ = child.wait();
     }
 
     /// True while the process is alive.
@@ -195,5 +219,69 @@ pub(crate) fn start_on_free_port<T>(mut launch: impl FnMut(u16) -> Result<T>) ->
             Err(e) if e.is_retryable() && attempt < ATTEMPTS => attempt += 1,
             other => return other,
         }
+    }
+}
+
+/// Living (not zombie) descendants of `root`, found through `/proc`.
+fn live_descendants(root: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let table: Vec<(u32, u32, bool)> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (state, ppid) = parse_stat(&stat)?;
+            Some((pid, ppid, state == 'Z'))
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, zombie) in &table {
+            if ppid == parent && !found.contains(&pid) {
+                frontier.push(pid);
+                if !zombie {
+                    found.push(pid);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// State and parent PID from `/proc/<pid>/stat` (`pid (comm) state ppid …`; comm may hold
+/// spaces and parentheses, so parse after the last `)`).
+fn parse_stat(stat: &str) -> Option<(char, u32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let stat = "4242 (sshd: a (b) c) S 17 4242 4242 0 -1 4194560";
+        assert_eq!(parse_stat(stat), Some(('S', 17)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn finds_own_children() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let me = std::process::id();
+        assert!(live_descendants(me).contains(&child.id()));
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        assert!(!live_descendants(me).contains(&child.id()));
     }
 }

@@ -159,6 +159,7 @@ impl SshServer {
         let user = current_user()?;
         if is_root() {
             ensure_privsep_dir()?;
+            refuse_locked_account(&user)?;
         }
         let dir = tempfile::Builder::new()
             .prefix("promote-ssh-")
@@ -402,6 +403,29 @@ fn ensure_privsep_dir() -> Result<()> {
                 e,
             )
         })
+}
+
+/// With `UsePAM no`, sshd refuses accounts whose password field starts with `!` (locked), even
+/// for key logins. Only root can read `/etc/shadow`; other users' sshd cannot see the lock.
+fn refuse_locked_account(user: &str) -> Result<()> {
+    let Ok(shadow) = std::fs::read_to_string("/etc/shadow") else {
+        return Ok(());
+    };
+    let locked = shadow
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .any(|(name, rest)| name == user && rest.starts_with('!'));
+    if locked {
+        return Err(Error::Setup {
+            server: "sshd",
+            problem: format!(
+                "account `{user}` is locked in /etc/shadow (password field starts with `!`), and \
+                 sshd without PAM refuses key logins to locked accounts; disable password login \
+                 without locking with `usermod -p '*' {user}`"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// OpenSSH 9.8+ penalises addresses that fail authentication, which would make negative tests

@@ -102,6 +102,33 @@ fn clone_and_push_with_the_right_credentials() {
 }
 
 #[test]
+fn large_push_streams_through_the_web_server() {
+    // Over git's 1 MiB http.postBuffer, so the push body is sent chunked.
+    let (repos, http) = setup();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let content: String = (0..500_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            format!("{:08x}", state as u32)
+        })
+        .collect();
+    let id = http
+        .remote("gitops")
+        .commit_files("main", &[("blob.txt", &content)], "Large file")
+        .expect("large push over HTTP");
+    let repo = repos.repo("gitops").expect("handle");
+    assert_eq!(repo.head("main").expect("head"), Some(id));
+    assert_eq!(
+        repo.read_file("main", "blob.txt")
+            .expect("read")
+            .map(|c| c.len()),
+        Some(content.len())
+    );
+}
+
+#[test]
 fn wrong_or_missing_credentials_get_401() {
     let (_repos, http) = setup();
     let path = "/git/gitops.git/info/refs?service=git-upload-pack";
@@ -184,4 +211,22 @@ fn drop_kills_the_server_process() {
     let pid = http.pid().expect("running");
     drop(http);
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn restart_reports_a_taken_port_as_retryable() {
+    let (_repos, http) = setup();
+    http.stop();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", http.port())).expect("take the port");
+    let err = http.restart().expect_err("port is taken");
+    assert!(err.is_retryable(), "{err}");
+    assert!(!http.is_running());
+    drop(squatter);
+    http.restart().expect("port is free again");
+    assert!(
+        http.remote("gitops")
+            .head("main")
+            .expect("ls-remote")
+            .is_some()
+    );
 }

@@ -263,3 +263,14 @@ fn repo_dir_is_removed_when_the_last_handle_drops() {
     drop(repo);
     assert!(!path.exists());
 }
+
+#[test]
+fn fixture_types_can_be_shared_across_threads_and_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<promote_gitserver::HttpServer>();
+    send_sync::<promote_gitserver::SshServer>();
+    send_sync::<RepoDir>();
+    send_sync::<BareRepo>();
+    send_sync::<Remote>();
+    send_sync::<promote_gitserver::Error>();
+}

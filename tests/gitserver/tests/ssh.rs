@@ -134,3 +134,49 @@ fn drop_kills_sshd() {
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
     assert!(!dir.exists());
 }
+
+#[test]
+fn restart_reports_a_taken_port_as_retryable() {
+    let (_repos, ssh) = setup();
+    ssh.stop();
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", ssh.port())).expect("take the port");
+    let err = ssh.restart().expect_err("port is taken");
+    assert!(err.is_retryable(), "{err}");
+    drop(squatter);
+    ssh.restart().expect("port is free again");
+    assert!(
+        ssh.remote("gitops")
+            .head("main")
+            .expect("ls-remote")
+            .is_some()
+    );
+}
+
+#[test]
+fn stop_cuts_open_sessions() {
+    let (_repos, ssh) = setup();
+    let command = ssh.ssh_command(ssh.authorized_key(), ssh.known_hosts_file());
+    let target = format!("{}@127.0.0.1", ssh.user());
+    let port = ssh.port().to_string();
+    let mut client = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} -p \"$1\" \"$2\" sleep 60"))
+        .args(["sh", &port, &target])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start ssh client");
+    while !ssh.log().contains("Starting session: command") {
+        assert!(
+            client.try_wait().expect("poll client").is_none(),
+            "{}",
+            ssh.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ssh.stop();
+    let status = client.wait().expect("client exits");
+    assert!(
+        !status.success(),
+        "the session should have been cut, not run to the end"
+    );
+}
