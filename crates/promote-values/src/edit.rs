@@ -37,7 +37,13 @@ pub(crate) fn plan(doc: &Doc<'_>, node: NodeId, value: &str) -> Result<Splice, V
 
     if old.is_empty() && *style == ScalarStyle::Plain {
         let refuse = tag.is_some() || in_flow || span.start.index() != span.end.index();
-        return plan_fill_empty(bytes, start, value, refuse, line);
+        return plan_fill_empty(
+            bytes,
+            start,
+            value,
+            refuse || !fillable_here(doc, node),
+            line,
+        );
     }
     if tag.is_some() {
         start = skip_properties(bytes, start);
@@ -91,6 +97,22 @@ pub(crate) fn plan(doc: &Doc<'_>, node: NodeId, value: &str) -> Result<Splice, V
         previous: old.to_string(),
         changed: !unchanged,
     })
+}
+
+/// Whether an empty value can be filled in where saphyr places it: a mapping value whose key
+/// is on the same line (saphyr marks the value at that line's ':'), or a sequence item.
+fn fillable_here(doc: &Doc<'_>, node: NodeId) -> bool {
+    let Some(parent) = doc.nodes[node].parent else {
+        return false;
+    };
+    match &doc.nodes[parent].kind {
+        NodeKind::Mapping(children) => match children.iter().position(|&c| c == node) {
+            Some(i) if i % 2 == 1 => doc.line(children[i - 1]) == doc.line(node),
+            _ => false,
+        },
+        NodeKind::Sequence(_) => true,
+        NodeKind::Scalar | NodeKind::Alias(_) => false,
+    }
 }
 
 /// Plans filling in an empty value (`key:` or `-` with nothing after it).
@@ -174,8 +196,13 @@ fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> Option<usize> {
 fn fold_plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut breaks = 0usize;
-    for (n, raw) in text.split('\n').enumerate() {
-        let line = raw.trim_end_matches('\r').trim_matches([' ', '\t']);
+    // CRLF, LF and a lone CR are all line breaks.
+    for (n, raw) in text
+        .split("\r\n")
+        .flat_map(|l| l.split(['\n', '\r']))
+        .enumerate()
+    {
+        let line = raw.trim_matches([' ', '\t']);
         if n == 0 {
             out.push_str(line);
             continue;
@@ -338,6 +365,57 @@ mod tests {
         assert_eq!(fold_plain("a\n  b"), "a b");
         assert_eq!(fold_plain("a\r\n  b\r\n\r\n  c"), "a b\nc");
         assert_eq!(fold_plain("a\n\n\n b"), "a\n\nb");
+        assert_eq!(fold_plain("a\r  b\r\rc"), "a b\nc");
+    }
+
+    fn target(doc: &Doc<'_>, path: &str) -> NodeId {
+        let path = crate::ValuePath::parse(path).expect("valid path");
+        crate::locate::locate(doc, &path, crate::locate::Purpose::Write).expect("found")
+    }
+
+    #[test]
+    fn verify_refuses_any_other_difference() {
+        let src = "a: v1 # c\nb: [v2, v3]\n";
+        let doc = crate::doc::parse(src).expect("parses");
+        let a = target(&doc, "a");
+        let ok = verify(&doc, "a: v9 # c\nb: [v2, v3]\n", &[(a, "v9")]);
+        assert_eq!(ok, Ok(()));
+        for (new, why) in [
+            ("a: v9 # c\nb: [v2, v4]\n", "the document changed"),
+            ("a: v9 # c\nb: [v2, v3, v4]\n", "the document changed"),
+            ("a: v9 # c\nb: [v2]\n", "the document changed"),
+            ("a: v8 # c\nb: [v2, v3]\n", "does not read back"),
+            ("a: 1.30 # c\nb: [v2, v3]\n", "does not read back"),
+            ("a: &x v9 # c\nb: [v2, v3]\n", "anchor or tag"),
+            ("a: [v9] # c\nb: [v2, v3]\n", "no longer a scalar"),
+            ("a: v9 # c\nb: [v2, v3\n", "does not parse"),
+            ("a: v9\n---\nb: [v2, v3]\n", "the document changed"),
+        ] {
+            let err = verify(&doc, new, &[(a, "v9")]).expect_err(new);
+            assert!(
+                matches!(&err, ValuesErrorKind::VerifyFailed { detail } if detail.contains(why)),
+                "{new:?}: {err}"
+            );
+        }
+        let float = verify(&doc, "a: 1.30 # c\nb: [v2, v3]\n", &[(a, "1.30")])
+            .expect_err("reads as a float");
+        assert!(
+            float.to_string().contains("would not read as a string"),
+            "{float}"
+        );
+    }
+
+    #[test]
+    fn verify_refuses_values_that_aliases_expand() {
+        let src = "base: &b {tag: v1}\ncopy: *b\n";
+        let doc = crate::doc::parse(src).expect("parses");
+        // locate() refuses this path; verify() must refuse it on its own too.
+        let path = crate::ValuePath::parse("base.tag").expect("valid");
+        let node =
+            crate::locate::locate(&doc, &path, crate::locate::Purpose::Read).expect("readable");
+        let err =
+            verify(&doc, "base: &b {tag: v2}\ncopy: *b\n", &[(node, "v2")]).expect_err("aliased");
+        assert!(err.to_string().contains("alias expands"), "{err}");
     }
 
     #[test]

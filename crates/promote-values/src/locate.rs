@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, ScalarStyle};
+use saphyr_parser::{Event, ScalarStyle, Tag};
 
 use crate::doc::{Doc, NodeId, NodeKind};
 use crate::error::ValuesErrorKind;
@@ -68,9 +68,7 @@ pub(crate) fn locate(
         });
     };
     if let Some(tag) = tag {
-        let is_str = (tag.is_yaml_core_schema() && tag.suffix == "str")
-            || (tag.handle == "!" && tag.suffix.is_empty());
-        if !is_str {
+        if !is_str_tag(tag) {
             return Err(ValuesErrorKind::Tagged {
                 tag: tag.to_string(),
                 line,
@@ -95,6 +93,12 @@ pub(crate) fn locate(
         _ => {}
     }
     Ok(cur)
+}
+
+/// Whether a tag keeps a scalar a string: `!!str`, or the non-specific `!`.
+fn is_str_tag(tag: &Tag) -> bool {
+    (tag.is_yaml_core_schema() && tag.suffix == "str")
+        || (tag.handle == "!" && tag.suffix.is_empty())
 }
 
 /// Steps onto a node of the path: reads follow aliases; writes refuse aliases and shared anchors.
@@ -148,7 +152,14 @@ fn find_key(
     let mut merge_key = false;
     for pair in children.chunks(2) {
         let [k, v] = pair else { continue };
-        let Some(name) = doc.scalar(*k) else { continue };
+        // Only string keys match: untagged, `!` or `!!str` (a `!!int 1` key is not "1").
+        let Event::Scalar(name, _, _, tag) = doc.event(*k) else {
+            continue;
+        };
+        if !tag.as_ref().is_none_or(|t| is_str_tag(t)) {
+            continue;
+        }
+        let name: &str = name;
         if seen.insert(name, ()).is_some() {
             return Err(ValuesErrorKind::DuplicateKey {
                 key: name.to_owned(),

@@ -5,7 +5,7 @@ use serde_yaml::Value;
 
 /// Checks an edit with an independent reader (serde_yaml, on libyaml): `after` must read as
 /// `before` with the string `value` at `path`, and nothing else different. Returns false when
-/// that reader cannot read `before` at all (so the check says nothing).
+/// that reader cannot read `before` or find the path in it (so the check says nothing).
 pub fn same_except(before: &[u8], after: &[u8], path: &str, value: &str) -> bool {
     let strip = |b: &[u8]| b.strip_prefix("\u{feff}".as_bytes()).unwrap_or(b).to_vec();
     let Ok(mut expected) = serde_yaml::from_slice::<Value>(&strip(before)) else {
@@ -16,16 +16,15 @@ pub fn same_except(before: &[u8], after: &[u8], path: &str, value: &str) -> bool
     let path = ValuePath::parse(path).expect("valid path");
     let mut cur = &mut expected;
     for segment in path.segments() {
-        cur = match segment {
+        let next = match segment {
             Segment::Key(k) => cur
                 .as_mapping_mut()
-                .and_then(|m| m.get_mut(Value::String(k.clone())))
-                .expect("serde_yaml finds the key"),
-            Segment::Index(i) => cur
-                .as_sequence_mut()
-                .and_then(|s| s.get_mut(*i))
-                .expect("serde_yaml finds the index"),
+                .and_then(|m| m.get_mut(Value::String(k.clone()))),
+            Segment::Index(i) => cur.as_sequence_mut().and_then(|s| s.get_mut(*i)),
         };
+        // serde_yaml represents some nodes differently (a `!`-tagged key is a TaggedValue).
+        let Some(next) = next else { return false };
+        cur = next;
     }
     *cur = Value::String(value.to_owned());
     assert_eq!(
