@@ -67,13 +67,11 @@ pub(crate) fn locate(
             line: doc.line(cur),
         });
     };
-    if let Some(tag) = tag {
-        if !is_str_tag(tag) {
-            return Err(ValuesErrorKind::Tagged {
-                tag: tag.to_string(),
-                line,
-            });
-        }
+    if let Some(tag) = tag.as_ref().filter(|t| !is_str_tag(t)) {
+        return Err(ValuesErrorKind::Tagged {
+            tag: tag.to_string(),
+            line,
+        });
     }
     match style {
         ScalarStyle::Literal | ScalarStyle::Folded if purpose == Purpose::Write => {
