@@ -127,7 +127,7 @@ impl Renderer<'_> {
         let b = self.layout.noise[self.at % self.layout.noise.len()]
             .wrapping_add((self.at / 64) as u8 * 37);
         self.at += 1;
-        b % one_in == 0
+        b.is_multiple_of(one_in)
     }
 
     fn eol(&mut self) {
