@@ -14,4 +14,5 @@ pub mod leader;
 pub mod metrics;
 pub mod model;
 pub mod observe;
+pub mod operator;
 pub mod report;

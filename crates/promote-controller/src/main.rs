@@ -3,24 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use kube::Client;
-use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
-use promote_api::Promotion;
-use promote_controller::context::{Context, Settings};
 use promote_controller::decide::Timing;
 use promote_controller::duration::parse_duration;
-use promote_controller::http::{self, Health};
-use promote_controller::leader::{self, LeaderConfig};
-use promote_controller::metrics::Metrics;
-use promote_controller::observe::Heads;
-use promote_git::{Engine, EngineConfig, Identity};
-use tracing::{error, info};
+use promote_controller::operator::{Operator, OperatorConfig, Stopped};
+use tracing::error;
 
 /// Promote's operator: promotes releases between GitOps environments managed by Argo CD.
 ///
@@ -112,115 +102,30 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = OperatorConfig {
+        cache_dir: args.cache_dir,
+        metrics_addr: Some(args.metrics_addr),
+        leader_election: !args.no_leader_election,
+        lease_namespace: args.lease_namespace,
+        lease_name: args.lease_name,
+        identity: args.identity.unwrap_or_else(default_identity),
+        lease_duration: args.lease_duration,
+        timing: Timing {
+            idle: args.resync,
+            active: args.poll,
+        },
+        head_ttl: args.head_ttl,
+    };
     let client = Client::try_default().await.map_err(|e| {
         anyhow::anyhow!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")
     })?;
-    check_crd(&client).await?;
-
-    let identity = args.identity.clone().unwrap_or_else(default_identity);
-    let metrics = Arc::new(Metrics::default());
-    let health = Arc::new(Health::default());
-    tokio::spawn({
-        let (health, metrics) = (health.clone(), metrics.clone());
-        async move {
-            if let Err(e) = http::serve(args.metrics_addr, health, metrics).await {
-                error!(error = %e, "the probe and metrics server stopped");
-            }
+    let operator = Operator::new(client, config)?;
+    match operator.run(shutdown_signal()).await? {
+        Stopped::Shutdown => Ok(ExitCode::SUCCESS),
+        Stopped::LostLease => {
+            error!("lost the leader Lease; exiting so a restart rejoins as a standby");
+            Ok(ExitCode::FAILURE)
         }
-    });
-
-    let mut engine_config = EngineConfig::new(&args.cache_dir);
-    engine_config.committer = Identity::new("Promote", "promote@localhost");
-    let engine = Engine::new(engine_config).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot use cache directory {}: {e}",
-            args.cache_dir.display()
-        )
-    })?;
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "promote-operator".into(),
-            instance: Some(identity.clone()),
-        },
-    );
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        engine,
-        recorder,
-        metrics,
-        heads: Heads::default(),
-        settings: Settings {
-            timing: Timing {
-                idle: args.resync,
-                active: args.poll,
-            },
-            head_ttl: args.head_ttl,
-            identity: identity.clone(),
-        },
-    });
-    health.ready.store(true, Ordering::Relaxed);
-
-    let lease = LeaderConfig {
-        namespace: args.lease_namespace.clone(),
-        name: args.lease_name.clone(),
-        identity,
-        lease_duration: args.lease_duration,
-        renew_every: args.lease_duration / 3,
-    };
-    if args.no_leader_election {
-        health.leader.store(true, Ordering::Relaxed);
-        promote_controller::controller::run(ctx, shutdown_signal()).await;
-        return Ok(ExitCode::SUCCESS);
-    }
-    tokio::select! {
-        () = leader::acquire(&client, &lease) => {}
-        () = shutdown_signal() => return Ok(ExitCode::SUCCESS),
-    }
-    health.leader.store(true, Ordering::Relaxed);
-    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<bool>();
-    let holder = tokio::spawn({
-        let (client, lease) = (client.clone(), lease.clone());
-        async move {
-            let lost = tokio::select! {
-                () = leader::hold(&client, &lease) => true,
-                () = shutdown_signal() => false,
-            };
-            let _ = lost_tx.send(lost);
-        }
-    });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watch_lost = tokio::spawn(async move {
-        let lost = lost_rx.await.unwrap_or(true);
-        let _ = stop_tx.send(true);
-        lost
-    });
-    let mut stop = stop_rx;
-    promote_controller::controller::run(ctx, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await;
-    let lost = watch_lost.await.unwrap_or(true);
-    holder.abort();
-    health.leader.store(false, Ordering::Relaxed);
-    if lost {
-        error!("lost the leader Lease; exiting so a restart rejoins as a standby");
-        return Ok(ExitCode::FAILURE);
-    }
-    leader::release(&client, &lease).await;
-    info!("shut down");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Fails with a hint when the Promotion CRD is not installed.
-async fn check_crd(client: &Client) -> anyhow::Result<()> {
-    let api: Api<Promotion> = Api::all(client.clone());
-    match api.list(&ListParams::default().limit(1)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Err(anyhow::anyhow!(
-            "the Promotion CRD (promotions.promote.dev) is not installed in this cluster: install it with `kubectl apply --server-side -f crds/promotions.promote.dev.yaml` or `helm install promote charts/promote`"
-        )),
-        Err(e) => Err(anyhow::anyhow!("cannot list Promotions: {e}")),
     }
 }
 
