@@ -4,7 +4,7 @@ use std::ops::Range;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
-use crate::doc::{Doc, NodeId, NodeKind};
+use crate::doc::{Doc, Ev, Kind, NodeId};
 use crate::error::ValuesErrorKind;
 use crate::reading::{PlainReading, plain_is_safe, plain_reading};
 
@@ -22,21 +22,21 @@ pub(crate) struct Splice {
 
 /// Plans writing `value` over the scalar `node`.
 pub(crate) fn plan(doc: &Doc<'_>, node: NodeId, value: &str) -> Result<Splice, ValuesErrorKind> {
-    let Event::Scalar(old, style, _, tag) = doc.event(node) else {
+    let ev = doc.ev(node);
+    let Kind::Scalar(style) = ev.kind else {
         return Err(ValuesErrorKind::NotScalar {
-            found: doc.nodes[node].kind.describe(),
-            line: doc.line(node),
+            found: ev.describe(),
+            line: ev.line,
         });
     };
-    let line = doc.line(node);
+    let (old, style, tag, line) = (&ev.value, &style, &ev.tag, ev.line);
     let in_flow = doc.in_flow(node);
-    let span = doc.span(node);
     let src = doc.src;
     let bytes = src.as_bytes();
-    let mut start = doc.byte_offset(span.start.index());
+    let mut start = doc.byte_offset(ev.start);
 
     if old.is_empty() && *style == ScalarStyle::Plain {
-        let refuse = tag.is_some() || in_flow || span.start.index() != span.end.index();
+        let refuse = tag.is_some() || in_flow || ev.start != ev.end;
         return plan_fill_empty(
             bytes,
             start,
@@ -53,7 +53,7 @@ pub(crate) fn plan(doc: &Doc<'_>, node: NodeId, value: &str) -> Result<Splice, V
     };
     let end = match style {
         ScalarStyle::Plain => {
-            let end = doc.byte_offset(span.end.index());
+            let end = doc.byte_offset(ev.end);
             let text = src
                 .get(start..end)
                 .ok_or_else(|| unlocated("span outside the file"))?;
@@ -102,16 +102,19 @@ pub(crate) fn plan(doc: &Doc<'_>, node: NodeId, value: &str) -> Result<Splice, V
 /// Whether an empty value can be filled in where saphyr places it: a mapping value whose key
 /// is on the same line (saphyr marks the value at that line's ':'), or a sequence item.
 fn fillable_here(doc: &Doc<'_>, node: NodeId) -> bool {
-    let Some(parent) = doc.nodes[node].parent else {
+    let Some(parent) = doc.parent(node) else {
         return false;
     };
-    match &doc.nodes[parent].kind {
-        NodeKind::Mapping(children) => match children.iter().position(|&c| c == node) {
-            Some(i) if i % 2 == 1 => doc.line(children[i - 1]) == doc.line(node),
-            _ => false,
-        },
-        NodeKind::Sequence(_) => true,
-        NodeKind::Scalar | NodeKind::Alias(_) => false,
+    match doc.ev(parent).kind {
+        Kind::MappingStart => {
+            let children: Vec<NodeId> = doc.children(parent).collect();
+            match children.iter().position(|&c| c == node) {
+                Some(i) if i % 2 == 1 => doc.line(children[i - 1]) == doc.line(node),
+                _ => false,
+            }
+        }
+        Kind::SequenceStart => true,
+        _ => false,
     }
 }
 
@@ -266,27 +269,23 @@ pub(crate) fn verify(
     targets: &[(NodeId, &str)],
 ) -> Result<(), ValuesErrorKind> {
     let fail = |detail: String| ValuesErrorKind::VerifyFailed { detail };
-    for (node, _) in targets {
-        let event = old.nodes[*node].event;
-        for anchor in &old.aliased {
-            if let Some(&anchored) = old.anchors.get(anchor) {
-                let n = &old.nodes[anchored];
-                if (n.event..=n.end_event).contains(&event) {
-                    return Err(fail(format!(
-                        "an alias expands to the value at line {}",
-                        old.line(*node)
-                    )));
-                }
-            }
+    for &(node, _) in targets {
+        let expanded = old
+            .aliased
+            .iter()
+            .filter_map(|anchor| old.anchors.get(anchor))
+            .any(|&anchored| (anchored..=old.ev(anchored).last).contains(&node));
+        if expanded {
+            return Err(fail(format!(
+                "an alias expands to the value at line {}",
+                old.line(node)
+            )));
         }
-        if matches!(old.nodes[*node].kind, NodeKind::Alias(_)) {
+        if matches!(old.ev(node).kind, Kind::Alias(_)) {
             return Err(fail("the value is an alias".into()));
         }
     }
-    let mut target_at: Vec<(usize, &str)> = targets
-        .iter()
-        .map(|(n, v)| (old.nodes[*n].event, *v))
-        .collect();
+    let mut target_at: Vec<(usize, &str)> = targets.to_vec();
     target_at.sort_unstable();
 
     let mut parser = Parser::new_from_str(new_src);
@@ -294,7 +293,7 @@ pub(crate) fn verify(
     while let Some(next) = parser.next_event() {
         let (event, span) =
             next.map_err(|e| fail(format!("the edited text does not parse: {e}")))?;
-        let Some((expected, _)) = old.events.get(i) else {
+        let Some(expected) = old.events.get(i) else {
             return Err(fail(format!(
                 "the edited text has more events (line {})",
                 span.start.line()
@@ -303,7 +302,7 @@ pub(crate) fn verify(
         match target_at.binary_search_by_key(&i, |(e, _)| *e) {
             Ok(t) => check_edited(expected, &event, target_at[t].1)
                 .map_err(|why| fail(format!("{why} at line {}", span.start.line())))?,
-            Err(_) if *expected != event => {
+            Err(_) if !expected.same_as(&event) => {
                 return Err(fail(format!(
                     "the document changed at line {}",
                     span.start.line()
@@ -324,13 +323,11 @@ pub(crate) fn verify(
 }
 
 /// The edited scalar keeps its anchor and tag and now reads as exactly `value`, a string.
-fn check_edited(old: &Event<'_>, new: &Event<'_>, value: &str) -> Result<(), &'static str> {
-    let (Event::Scalar(_, _, old_anchor, old_tag), Event::Scalar(v, style, anchor, tag)) =
-        (old, new)
-    else {
+fn check_edited(old: &Ev<'_>, new: &Event<'_>, value: &str) -> Result<(), &'static str> {
+    let (Kind::Scalar(_), Event::Scalar(v, style, anchor, tag)) = (old.kind, new) else {
         return Err("the edited value is no longer a scalar");
     };
-    if old_anchor != anchor || old_tag != tag {
+    if old.anchor != *anchor || old.tag.as_deref() != tag.as_deref() {
         return Err("the edited value's anchor or tag changed");
     }
     if v != value {

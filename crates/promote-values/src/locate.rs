@@ -1,12 +1,13 @@
-//! Walking a path through the tree, with the rules that make a read or an edit exact.
+//! Walking a path through the document, with the rules that make a read or an edit exact.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
-use saphyr_parser::{Event, ScalarStyle, Tag};
+use saphyr_parser::{ScalarStyle, Tag};
 
-use crate::doc::{Doc, NodeId, NodeKind};
+use crate::doc::{Doc, Kind, NodeId};
 use crate::error::ValuesErrorKind;
 use crate::path::{Segment, ValuePath};
+use crate::reading::{plain_reading, reads_back_exactly};
 
 /// What the walk is for: reads may follow aliases, writes may not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,49 +26,48 @@ pub(crate) fn locate(
     for (depth, segment) in path.segments().iter().enumerate() {
         cur = enter(doc, cur, path, depth, purpose)?;
         let at = || path.prefix(depth);
-        cur =
-            match (segment, &doc.nodes[cur].kind) {
-                (Segment::Key(key), NodeKind::Mapping(children)) => {
-                    find_key(doc, children, key, &at())?
-                }
-                (Segment::Index(index), NodeKind::Sequence(items)) => *items
-                    .get(*index)
-                    .ok_or_else(|| ValuesErrorKind::IndexOutOfRange {
-                        index: *index,
-                        at: at(),
-                        len: items.len(),
-                    })?,
-                (segment, kind) => {
-                    return Err(ValuesErrorKind::WrongShape {
-                        at: at(),
-                        expected: match segment {
-                            Segment::Key(_) => "mapping",
-                            Segment::Index(_) => "sequence",
-                        },
-                        found: describe(doc, cur, kind),
-                        line: doc.line(cur),
-                    });
-                }
-            };
+        let kind = doc.ev(cur).kind;
+        cur = match (segment, kind) {
+            (Segment::Key(key), Kind::MappingStart) => find_key(doc, cur, key, &at())?,
+            (Segment::Index(index), Kind::SequenceStart) => doc
+                .children(cur)
+                .nth(*index)
+                .ok_or_else(|| ValuesErrorKind::IndexOutOfRange {
+                    index: *index,
+                    at: at(),
+                    len: doc.children(cur).count(),
+                })?,
+            (segment, _) => {
+                return Err(ValuesErrorKind::WrongShape {
+                    at: at(),
+                    expected: match segment {
+                        Segment::Key(_) => "mapping",
+                        Segment::Index(_) => "sequence",
+                    },
+                    found: doc.ev(cur).describe(),
+                    line: doc.line(cur),
+                });
+            }
+        };
     }
     let line = doc.line(cur);
-    match (purpose, &doc.nodes[cur].kind) {
-        (Purpose::Write, NodeKind::Alias(_)) => return Err(ValuesErrorKind::TargetAlias { line }),
-        (Purpose::Read, NodeKind::Alias(_)) => {
-            cur = enter(doc, cur, path, path.segments().len(), purpose)?
+    if let Kind::Alias(_) = doc.ev(cur).kind {
+        match purpose {
+            Purpose::Write => return Err(ValuesErrorKind::TargetAlias { line }),
+            Purpose::Read => cur = enter(doc, cur, path, path.segments().len(), purpose)?,
         }
-        _ => {}
     }
-    if purpose == Purpose::Write && doc.nodes[cur].anchor != 0 {
+    let ev = doc.ev(cur);
+    if purpose == Purpose::Write && ev.anchor != 0 {
         return Err(ValuesErrorKind::TargetAnchor { line });
     }
-    let Event::Scalar(value, style, _, tag) = doc.event(cur) else {
+    let Kind::Scalar(style) = ev.kind else {
         return Err(ValuesErrorKind::NotScalar {
-            found: doc.nodes[cur].kind.describe(),
-            line: doc.line(cur),
+            found: ev.describe(),
+            line: ev.line,
         });
     };
-    if let Some(tag) = tag.as_ref().filter(|t| !is_str_tag(t)) {
+    if let Some(tag) = ev.tag.as_deref().filter(|t| !is_str_tag(t)) {
         return Err(ValuesErrorKind::Tagged {
             tag: tag.to_string(),
             line,
@@ -78,14 +78,12 @@ pub(crate) fn locate(
             return Err(ValuesErrorKind::BlockScalar { line });
         }
         ScalarStyle::Plain
-            if purpose == Purpose::Read
-                && tag.is_none()
-                && !crate::reading::reads_back_exactly(value) =>
+            if purpose == Purpose::Read && ev.tag.is_none() && !reads_back_exactly(&ev.value) =>
         {
             return Err(ValuesErrorKind::NotAString {
-                value: value.to_string(),
-                reading: crate::reading::plain_reading(value).describe(),
-                line: doc.line(cur),
+                value: ev.value.to_string(),
+                reading: plain_reading(&ev.value).describe(),
+                line: ev.line,
             });
         }
         _ => {}
@@ -107,31 +105,26 @@ fn enter(
     depth: usize,
     purpose: Purpose,
 ) -> Result<NodeId, ValuesErrorKind> {
-    let node = &doc.nodes[id];
-    match (purpose, &node.kind) {
-        (Purpose::Read, NodeKind::Alias(anchor)) => {
+    let ev = doc.ev(id);
+    let inside = depth < path.segments().len();
+    match (purpose, ev.kind) {
+        (Purpose::Read, Kind::Alias(anchor)) => {
             // The parser rejects aliases to unknown anchors, so the lookup only fails on a bug.
             doc.anchors
-                .get(anchor)
+                .get(&anchor)
                 .copied()
                 .ok_or_else(|| ValuesErrorKind::VerifyFailed {
-                    detail: format!("alias at line {} has no anchor", doc.line(id)),
+                    detail: format!("alias at line {} has no anchor", ev.line),
                 })
         }
-        (Purpose::Write, NodeKind::Alias(_)) if depth < path.segments().len() => {
-            Err(ValuesErrorKind::ThroughAlias {
-                at: path.prefix(depth),
-                line: doc.line(id),
-            })
-        }
-        (Purpose::Write, _)
-            if node.anchor != 0
-                && doc.aliased.contains(&node.anchor)
-                && depth < path.segments().len() =>
-        {
+        (Purpose::Write, Kind::Alias(_)) if inside => Err(ValuesErrorKind::ThroughAlias {
+            at: path.prefix(depth),
+            line: ev.line,
+        }),
+        (Purpose::Write, _) if inside && ev.anchor != 0 && doc.aliased.contains(&ev.anchor) => {
             Err(ValuesErrorKind::SharedAnchor {
                 at: path.prefix(depth),
-                line: doc.line(id),
+                line: ev.line,
             })
         }
         _ => Ok(id),
@@ -141,34 +134,32 @@ fn enter(
 /// Finds `key` among a mapping's keys; refuses duplicate keys anywhere in the mapping.
 fn find_key(
     doc: &Doc<'_>,
-    children: &[NodeId],
+    mapping: NodeId,
     key: &str,
     at: &str,
 ) -> Result<NodeId, ValuesErrorKind> {
-    let mut seen: HashMap<&str, ()> = HashMap::with_capacity(children.len() / 2);
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut found = None;
     let mut merge_key = false;
-    for pair in children.chunks(2) {
-        let [k, v] = pair else { continue };
+    let mut children = doc.children(mapping);
+    while let (Some(k), Some(v)) = (children.next(), children.next()) {
+        let ev = doc.ev(k);
         // Only string keys match: untagged, `!` or `!!str` (a `!!int 1` key is not "1").
-        let Event::Scalar(name, _, _, tag) = doc.event(*k) else {
-            continue;
-        };
-        if !tag.as_ref().is_none_or(|t| is_str_tag(t)) {
+        if !matches!(ev.kind, Kind::Scalar(_)) || !ev.tag.as_deref().is_none_or(is_str_tag) {
             continue;
         }
-        let name: &str = name;
-        if seen.insert(name, ()).is_some() {
+        let name: &str = &ev.value;
+        if !seen.insert(name) {
             return Err(ValuesErrorKind::DuplicateKey {
                 key: name.to_owned(),
                 at: at.to_owned(),
-                line: doc.line(*k),
+                line: ev.line,
             });
         }
         if name == key {
-            found = Some(*v);
+            found = Some(v);
         }
-        if name == "<<" && matches!(doc.event(*k), Event::Scalar(_, ScalarStyle::Plain, ..)) {
+        if name == "<<" && ev.kind == Kind::Scalar(ScalarStyle::Plain) {
             merge_key = true;
         }
     }
@@ -177,12 +168,4 @@ fn find_key(
         at: at.to_owned(),
         merge_key,
     })
-}
-
-/// Names what sits where the path expected a collection, for messages.
-fn describe(doc: &Doc<'_>, id: NodeId, kind: &NodeKind) -> &'static str {
-    match (kind, doc.scalar(id)) {
-        (NodeKind::Scalar, Some("")) => "empty value",
-        _ => kind.describe(),
-    }
 }
