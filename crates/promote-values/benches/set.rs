@@ -53,6 +53,11 @@ fn bench_size(c: &mut Criterion, name: &str, size: usize, dir: &Path) {
     let input = dir.join(format!("{name}.yaml"));
     let output = dir.join(format!("{name}.out.yaml"));
     fs::write(&input, &content).expect("write the input");
+    eprintln!(
+        "values {name}: {} bytes, {} sections",
+        content.len(),
+        last + 1
+    );
     // The value to change sits in the last section: the whole file is parsed either way.
     let path = format!("service{last}.image.tag");
     let check = promote_values::set("bench", content.as_bytes(), &path, "2.0.0")
