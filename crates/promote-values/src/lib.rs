@@ -10,6 +10,16 @@
 //! are in characters, and a quoted scalar's span can run past the closing quote, so the
 //! editor converts offsets itself and finds quoted tokens' ends by scanning.
 //!
+//! ```
+//! let file = b"image:\n  repository: web\n  tag: v1.29 # bumped by CI\n";
+//! let edit = promote_values::set("values.yaml", file, "image.tag", "1.30")?;
+//! // `1.30` would read as the float 1.3, so it is written quoted; nothing else changes.
+//! assert_eq!(edit.content, b"image:\n  repository: web\n  tag: \"1.30\" # bumped by CI\n");
+//! assert_eq!(edit.previous, "v1.29");
+//! assert_eq!(promote_values::get("values.yaml", &edit.content, "image.tag")?, "1.30");
+//! # Ok::<(), promote_values::ValuesError>(())
+//! ```
+//!
 //! This crate does no I/O and must not depend on the Kubernetes, git or async crates: the
 //! operator, the git engine and the CLI all call it on bytes they read themselves.
 

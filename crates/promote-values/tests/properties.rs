@@ -428,7 +428,8 @@ proptest! {
     }
 
     /// Random damage to real files never panics, and whenever the editor still accepts the
-    /// file, it changes only the value's bytes and the value reads back.
+    /// file, it changes only the value's bytes and the value reads back. (A refusal cannot
+    /// change the input: it is borrowed read-only; the CLI tests check the file on disk.)
     #[test]
     fn mutated_files_edit_exactly_or_refuse(
         (base, path) in prop::sample::select(vec![
