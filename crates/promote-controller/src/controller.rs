@@ -175,7 +175,10 @@ pub async fn run(
         })
     };
 
-    let secrets: Api<PartialObjectMeta<Secret>> = Api::all(client.clone());
+    let secrets: Api<PartialObjectMeta<Secret>> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let secret_changes = watcher(secrets, watcher::Config::default())
         .default_backoff()
         .touched_objects();

@@ -339,6 +339,9 @@ impl Lane<'_> {
                 self.timing.idle,
             );
         }
+        if let Some(held) = self.held_after_conflict(source_version) {
+            return held;
+        }
         if self.status.rejected_versions.contains(source_version) {
             let rolled_back =
                 self.status.last_promotion.as_ref().is_some_and(|r| {
@@ -398,6 +401,35 @@ impl Lane<'_> {
             );
         }
         self.start(RecordKind::Promotion, source.to_vec(), target, approved_by)
+    }
+
+    /// After a conflict over `version`, the person's edit stands: the same version is not
+    /// written over it again until someone approves it anew (or pins).
+    fn held_after_conflict(&self, version: &str) -> Option<Outcome> {
+        let last = self.status.last_promotion.as_ref()?;
+        if last.result != PromotionResult::Conflict || last.version != version {
+            return None;
+        }
+        let reapproved = match (&self.obs.spec.approval, &last.finished_at) {
+            (Some(a), Some(finished)) if a.version == version => {
+                a.approved_at.as_ref().is_some_and(|at| at.0 > finished.0)
+            }
+            _ => false,
+        };
+        if reapproved {
+            return None;
+        }
+        Some((
+            Phase::Failed,
+            format!(
+                "{version} was not written: {}; the other edit is kept. To promote {version} over it, approve it again",
+                last.message
+                    .as_deref()
+                    .unwrap_or("the target changed meanwhile")
+            ),
+            Action::None,
+            self.timing.idle,
+        ))
     }
 
     /// Why the source version may not move yet, and how long until it may (for soak time).

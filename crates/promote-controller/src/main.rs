@@ -28,6 +28,10 @@ struct Args {
     #[arg(long, env = "PROMOTE_CACHE_DIR", default_value = "/var/cache/promote")]
     cache_dir: PathBuf,
 
+    /// Watch only this namespace's Promotions (all namespaces when absent).
+    #[arg(long, env = "PROMOTE_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+
     /// Log format.
     #[arg(long, env = "PROMOTE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -104,6 +108,7 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = OperatorConfig {
         cache_dir: args.cache_dir,
+        namespace: args.namespace,
         metrics_addr: Some(args.metrics_addr),
         leader_election: !args.no_leader_election,
         lease_namespace: args.lease_namespace,

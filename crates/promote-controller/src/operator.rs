@@ -26,6 +26,8 @@ use crate::observe::Heads;
 pub struct OperatorConfig {
     /// Directory for the bare repository caches.
     pub cache_dir: PathBuf,
+    /// Watch only this namespace's Promotions; all namespaces when absent.
+    pub namespace: Option<String>,
     /// Where to serve `/healthz`, `/readyz` and `/metrics`; none when absent.
     pub metrics_addr: Option<SocketAddr>,
     /// Whether to take a Lease before writing anything.
@@ -101,7 +103,7 @@ impl Operator {
             metrics,
             health,
         } = self;
-        check_crd(&client).await?;
+        check_crd(&client, config.namespace.as_deref()).await?;
         if let Some(addr) = config.metrics_addr {
             let (health, metrics) = (health.clone(), metrics.clone());
             tokio::spawn(async move {
@@ -156,7 +158,7 @@ impl Operator {
 
         if !config.leader_election {
             health.leader.store(true, Ordering::Relaxed);
-            crate::controller::run(ctx, stopped(stop_rx)).await;
+            crate::controller::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
             return Ok(Stopped::Shutdown);
         }
         let lease = LeaderConfig {
@@ -183,7 +185,7 @@ impl Operator {
                 }
             }
         });
-        crate::controller::run(ctx, stopped(stop_rx)).await;
+        crate::controller::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
         let lost = holder.await.unwrap_or(true);
         health.leader.store(false, Ordering::Relaxed);
         if lost {
@@ -196,8 +198,11 @@ impl Operator {
 }
 
 /// Fails with a hint when the Promotion CRD is not installed.
-async fn check_crd(client: &Client) -> anyhow::Result<()> {
-    let api: Api<Promotion> = Api::all(client.clone());
+async fn check_crd(client: &Client, namespace: Option<&str>) -> anyhow::Result<()> {
+    let api: Api<Promotion> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     match api.list(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Err(anyhow::anyhow!(

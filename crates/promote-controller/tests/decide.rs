@@ -604,3 +604,48 @@ fn history_is_bounded() {
     assert_eq!(status.history.len(), 20);
     assert_eq!(status.history[0].version, "v99");
 }
+
+#[test]
+fn after_a_conflict_the_edit_stands_until_approved_again() {
+    let w = World::new("sha-b", "sha-a").approve("sha-b");
+    let d1 = w.decide();
+    let (status, _) = after_write(
+        d1.status,
+        &WriteResult::Conflict {
+            message: "prod image.tag is hotfix-1".into(),
+        },
+        at(T0),
+        Some(3),
+    );
+    let mut w = w;
+    w.previous = status;
+    w.now += 60;
+    w.target = vec!["hotfix-1".into()];
+    let d = w.decide();
+    assert_eq!(
+        d.action,
+        Action::None,
+        "the person's edit is not overwritten"
+    );
+    assert_eq!(phase(&d), Phase::Failed);
+    assert!(
+        d.status
+            .message
+            .as_deref()
+            .expect("m")
+            .contains("approve it again")
+    );
+
+    // A fresh approval (newer than the conflict) moves it.
+    let mut w = w.next(&d, 60);
+    w.spec.approval = Some(
+        serde_json::from_value(json!({"version": "sha-b", "approvedBy": "lead",
+                                      "approvedAt": "2027-01-01T00:00:00Z"}))
+        .expect("approval"),
+    );
+    let d = w.decide();
+    let Action::Write(write) = &d.action else {
+        panic!("re-approved: writes")
+    };
+    assert_eq!(write.expected, ["hotfix-1"]);
+}
