@@ -145,13 +145,18 @@ fn spec_or_annotations(p: &Guarded) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves. With `namespace`, only Promotions (and
+/// Secrets) in that namespace are watched.
 pub async fn run(
     ctx: Arc<Context>,
+    namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let promotions: Api<Guarded> = Api::all(client.clone());
+    let promotions: Api<Guarded> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let (reader, writer) = reflector::store::<Guarded>();
     let stream = watcher(promotions, watcher::Config::default().any_semantic())
         .default_backoff()
