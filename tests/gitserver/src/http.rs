@@ -51,7 +51,7 @@ impl fmt::Debug for HttpCredentials {
 /// serving every bare repository of a [`RepoDir`] at `http://127.0.0.1:PORT/git/<name>.git`.
 /// Every request needs basic auth with [`HttpServer::credentials`]; push is enabled.
 ///
-/// Dropping it kills lighttpd (by PID) and removes its configuration directory.
+/// Dropping it stops it like [`HttpServer::stop`] and removes its configuration directory.
 #[derive(Debug)]
 pub struct HttpServer {
     process: ServerProcess,
@@ -158,7 +158,8 @@ impl HttpServer {
         Ok(remote_with_helper(self.url(name), &file))
     }
 
-    /// Stops the server (SIGKILL to its PID, then reaps it); connections are refused until
+    /// Stops the server: lets requests that are ending finish (up to 300 ms), then SIGKILLs
+    /// lighttpd and its CGI children by PID and reaps lighttpd. Connections are refused until
     /// [`HttpServer::restart`]. Idempotent.
     pub fn stop(&self) {
         self.process.stop();

@@ -31,13 +31,18 @@
 //! ```
 //!
 //! Everything here blocks: it spawns processes and waits for them. From async tests call it
-//! through `tokio::task::spawn_blocking`, or accept the short block (starting a server takes tens
-//! of milliseconds; dropping one kills and reaps it). All types are `Send + Sync`.
+//! through `tokio::task::spawn_blocking`, or accept the short block (starting a server takes well
+//! under a second; dropping one kills and reaps it). All types are `Send + Sync`, so one server
+//! can be shared through an `Arc`.
 //!
 //! Servers are stopped by PID only (never by name); `Drop` kills and reaps them and removes their
 //! temporary directories. Every git command the fixture runs ignores user and system git
 //! configuration and commits with a fixed identity and date. Passwords, passphrases and keys
 //! never appear in errors, `Debug` output or logs.
+//!
+//! The SSH login user is the one running the tests, so it needs a working login shell; sessions
+//! run the first `git-upload-pack`/`git-receive-pack` on sshd's default `PATH`, and skip bash's
+//! `~/.bashrc` (so a slow or chatty shell setup cannot stall or corrupt git sessions).
 //!
 //! Needs the Debian packages `git`, `lighttpd`, `openssh-server` and `openssh-client`
 //! (`scripts/test` installs them); a missing one is reported by [`Error::MissingBinary`].

@@ -128,7 +128,8 @@ fn keygen(
 ///
 /// It generates an authorized client key, an unauthorized one, and an authorized
 /// passphrase-protected one, plus `known_hosts` lines for the real host key and for a different
-/// key (to test "host key changed"). Dropping it kills sshd (by PID) and removes its files.
+/// key (to test "host key changed"). Dropping it stops it like [`SshServer::stop`] and removes
+/// its files.
 #[derive(Debug)]
 pub struct SshServer {
     process: ServerProcess,
@@ -340,8 +341,9 @@ impl SshServer {
         remote
     }
 
-    /// Stops sshd (SIGKILL to its PID, then reaps it); connections are refused until
-    /// [`SshServer::restart`]. Sessions already open finish on their own. Idempotent.
+    /// Stops sshd: lets sessions that are ending finish (up to 300 ms), then SIGKILLs sshd and
+    /// its session processes by PID, cutting open sessions, and reaps sshd. Connections are
+    /// refused until [`SshServer::restart`]. Idempotent.
     pub fn stop(&self) {
         self.process.stop();
     }
@@ -493,6 +495,9 @@ PrintMotd no
 PrintLastLog no
 Banner none
 AcceptEnv GIT_PROTOCOL
+# bash sources ~/.bashrc for commands run by sshd unless it looks nested; the user's shell
+# setup (version managers, prompts, output) must neither slow down nor corrupt git sessions.
+SetEnv SHLVL=1
 LoginGraceTime 30
 MaxAuthTries 10
 MaxStartups 1024
