@@ -6,6 +6,8 @@
 //! later, to the cluster) directly.
 
 mod atomic;
+mod demo;
+mod local;
 mod values;
 
 use std::process::ExitCode;
@@ -25,12 +27,19 @@ enum Command {
     /// Read or edit one value in a YAML values file, changing nothing else.
     #[command(subcommand)]
     Values(values::ValuesCommand),
+    /// Promote between two values files in a Git repository, without a cluster.
+    Local(local::LocalArgs),
+    /// Show a promotion end to end on a throwaway repository (no cluster, no network).
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Values(command) => values::run(command),
+        // These report their own outcome: their exit codes carry more than success or failure.
+        Command::Local(args) => return local::run(args),
+        Command::Demo(args) => return demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,7 +23,6 @@ fn setup(apps: &[&str]) -> Setup {
         .create("web-core", &borrowed(&files))
         .expect("create repo");
     let http = HttpServer::start(&repos).expect("start lighttpd");
-    common::buffer_request_bodies(&http);
     Setup {
         _repos: repos,
         repo,

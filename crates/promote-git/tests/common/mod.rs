@@ -315,39 +315,3 @@ pub fn stage_outside_commit(bare: &Path, files: &[(&str, &str)], message: &str) 
     git(&work, &["push", "-q", "origin", "HEAD:refs/heads/outside"]);
     git(&work, &["rev-parse", "HEAD"])
 }
-
-/// libgit2 sends push bodies with chunked encoding; lighttpd refuses chunked bodies to CGI with
-/// 411 while `server.stream-request-body` streams them. Until the fixture buffers request
-/// bodies itself, rewrite its configuration (found through the server's command line) and
-/// restart it on the same port.
-pub fn buffer_request_bodies(http: &promote_gitserver::HttpServer) {
-    let pid = http.pid().expect("lighttpd runs");
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    let config = args
-        .iter()
-        .skip_while(|a| *a != "-f")
-        .nth(1)
-        .expect("-f CONFIG")
-        .clone();
-    let text = std::fs::read_to_string(&config).expect("read config");
-    if text.contains("server.stream-request-body = 0") {
-        return;
-    }
-    let patched = text
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("server.stream-request-body") {
-                "server.stream-request-body = 0"
-            } else {
-                l
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&config, patched + "\n").expect("write config");
-    http.restart().expect("restart lighttpd");
-}
