@@ -8,15 +8,15 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::git::{GitReader, Resolved};
 use crate::spec::Source;
-use crate::values::{Layer, images, resolve_value_file};
+use crate::values::{Layer, images, merged_text, resolve_value_file};
 
 /// The desired state of an app at one commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Rendered {
     /// Commit id.
     pub revision: String,
-    /// Changes whenever the chart directory, a values file in use, inline values or
-    /// parameters change.
+    /// The chart directory's tree id plus the merged values: equal fingerprints render equal
+    /// manifests.
     pub fingerprint: String,
     /// Full image references, e.g. `registry.example.com/web/app:sha-123`.
     pub images: Vec<String>,
@@ -88,7 +88,6 @@ async fn render_uncached(
         let path = resolve_value_file(&source.path, file)?;
         match git.object_id(&dir, sha, &path).await? {
             Some(oid) => {
-                fingerprint.push_str(&format!(";{path}={oid}"));
                 layers.push(Layer {
                     name: path,
                     content: git.read_blob(&dir, &oid).await?,
@@ -104,15 +103,13 @@ async fn render_uncached(
         }
     }
     for (i, values) in source.inline_values.iter().enumerate() {
-        fingerprint.push_str(&format!(";inline{i}={values}"));
         layers.push(Layer {
             name: format!("helm.values[{i}]"),
             content: values.clone(),
         });
     }
-    for (name, value) in &source.parameters {
-        fingerprint.push_str(&format!(";param {name}={value}"));
-    }
+    fingerprint.push_str(";values=");
+    fingerprint.push_str(&merged_text(&layers, &source.parameters)?);
     Ok(Rendered {
         revision: sha.clone(),
         fingerprint,
@@ -225,6 +222,20 @@ mod tests {
         assert_eq!(
             third.fingerprint, second.fingerprint,
             "unrelated files do not change manifests"
+        );
+
+        repo.commit_files(
+            "main",
+            &[(RELEASE, "image:\n  tag: \"sha-2\" # quoted now\n")],
+            "style",
+        )
+        .expect("commit");
+        let fourth = render_tip(&mut git, &mut renderer, &source)
+            .await
+            .expect("renders");
+        assert_eq!(
+            fourth.fingerprint, second.fingerprint,
+            "comments and quoting render nothing"
         );
 
         // A past revision named by commit id, as a sync operation may ask for.

@@ -77,6 +77,106 @@ fn image_ref(repository: &str, tag: Option<&str>) -> String {
     }
 }
 
+/// The values Helm would hand to the templates, as canonical text: layers deep-merged in
+/// order (a later null deletes), then `parameters` set as strings, map keys sorted. Two
+/// commits with the same text render the same manifests from the same chart, whatever their
+/// comments, quoting or key order.
+pub(crate) fn merged_text(layers: &[Layer], parameters: &[(String, String)]) -> Result<String> {
+    let mut merged = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
+    for layer in layers {
+        if layer.content.trim().is_empty() {
+            continue;
+        }
+        let value: serde_yaml::Value = serde_yaml::from_str(&layer.content)
+            .map_err(|e| Error::Render(format!("{}: not valid YAML: {e}", layer.name)))?;
+        match value {
+            serde_yaml::Value::Null => {}
+            serde_yaml::Value::Mapping(_) => coalesce(&mut merged, value),
+            _ => {
+                return Err(Error::Render(format!(
+                    "{}: values must be a mapping at the top level",
+                    layer.name
+                )));
+            }
+        }
+    }
+    for (name, value) in parameters {
+        set_path(&mut merged, name, serde_yaml::Value::String(value.clone()));
+    }
+    let mut out = String::new();
+    canonical(&merged, &mut out);
+    Ok(out)
+}
+
+/// Helm's merge of an override into a base: maps merge key by key, a null removes the key,
+/// anything else replaces.
+fn coalesce(base: &mut serde_yaml::Value, over: serde_yaml::Value) {
+    match (base, over) {
+        (serde_yaml::Value::Mapping(base), serde_yaml::Value::Mapping(over)) => {
+            for (key, value) in over {
+                if value.is_null() {
+                    base.remove(&key);
+                } else if let Some(existing) = base.get_mut(&key) {
+                    coalesce(existing, value);
+                } else {
+                    base.insert(key, value);
+                }
+            }
+        }
+        (base, over) => *base = over,
+    }
+}
+
+/// `--set name=value` for a dotted name (no list indexes or escapes).
+fn set_path(root: &mut serde_yaml::Value, name: &str, value: serde_yaml::Value) {
+    let mut node = root;
+    for key in name.split('.') {
+        if !node.is_mapping() {
+            *node = serde_yaml::Value::Mapping(serde_yaml::Mapping::new());
+        }
+        let serde_yaml::Value::Mapping(map) = node else {
+            return;
+        };
+        let key = serde_yaml::Value::String(key.to_owned());
+        node = map.entry(key).or_insert(serde_yaml::Value::Null);
+    }
+    *node = value;
+}
+
+fn canonical(value: &serde_yaml::Value, out: &mut String) {
+    match value {
+        serde_yaml::Value::Mapping(map) => {
+            let mut entries: Vec<(String, &serde_yaml::Value)> = map
+                .iter()
+                .map(|(k, v)| {
+                    let mut key = String::new();
+                    canonical(k, &mut key);
+                    (key, v)
+                })
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (key, v) in entries {
+                out.push_str(&key);
+                out.push(':');
+                canonical(v, out);
+                out.push(',');
+            }
+            out.push('}');
+        }
+        serde_yaml::Value::Sequence(list) => {
+            out.push('[');
+            for v in list {
+                canonical(v, out);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        serde_yaml::Value::Tagged(tagged) => canonical(&tagged.value, out),
+        scalar => out.push_str(&serde_json::to_string(scalar).unwrap_or_default()),
+    }
+}
+
 /// Resolves a values file named relative to the chart directory (it may climb out with `../`)
 /// to a path from the repository root. Argo CD refuses files outside the repository, and
 /// remote or `$ref` files are not simulated.
@@ -192,6 +292,49 @@ mod tests {
             layer("release", "image:\n  tag:\n"),
         ];
         assert_eq!(images(&layers, &[]).expect("reads"), ["r/app:base"]);
+    }
+
+    #[test]
+    fn merged_values_ignore_formatting_and_follow_helm_merging() {
+        let text = |layers: &[Layer], params: &[(String, String)]| {
+            merged_text(layers, params).expect("merges")
+        };
+        let chart = layer(
+            "chart",
+            "image: {repository: r/app, tag: latest}\nreplicas: 1\nextra: {a: 1}\n",
+        );
+        let a = text(
+            &[chart.clone(), layer("rel", "image:\n  tag: sha-1 # CI\n")],
+            &[],
+        );
+        let b = text(
+            &[
+                chart.clone(),
+                layer("rel", "# moved\nimage: {tag: 'sha-1'}\n"),
+            ],
+            &[],
+        );
+        assert_eq!(a, b, "comments and quoting do not matter");
+        let c = text(
+            &[chart.clone(), layer("rel", "image:\n  tag: sha-2\n")],
+            &[],
+        );
+        assert_ne!(a, c);
+        let pinned = [("image.tag".to_owned(), "p".to_owned())];
+        assert_eq!(
+            text(
+                &[chart.clone(), layer("rel", "image:\n  tag: sha-1\n")],
+                &pinned
+            ),
+            text(
+                &[chart.clone(), layer("rel", "image:\n  tag: sha-2\n")],
+                &pinned
+            ),
+            "a parameter hides the file's tag"
+        );
+        let deleted = text(&[chart.clone(), layer("rel", "extra: null\n")], &[]);
+        assert!(!deleted.contains("extra"), "{deleted}");
+        assert!(merged_text(&[layer("rel", "- a\n")], &[]).is_err());
     }
 
     #[test]
