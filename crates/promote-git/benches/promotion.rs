@@ -94,8 +94,8 @@ fn main() -> Result<(), Failure> {
         describe_size(repo.path())?.replace('\n', ", ")
     );
     println!(
-        "setup (generate or copy, start lighttpd): {:.1} s",
-        setup.elapsed().as_secs_f64()
+        "setup (find or generate, copy, start lighttpd): {}",
+        ms(setup.elapsed())
     );
 
     let cache = tempfile::tempdir()?;

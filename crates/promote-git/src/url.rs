@@ -268,6 +268,27 @@ mod tests {
     }
 
     #[test]
+    fn file_urls_and_paths_name_a_directory() {
+        let file = RepoUrl::parse("file:///srv/git/web-core.git").expect("parses");
+        assert_eq!(file.transport(), Transport::Local);
+        assert_eq!(
+            file.local_path(),
+            Some(std::path::PathBuf::from("/srv/git/web-core.git"))
+        );
+        let path = RepoUrl::parse("/srv/git/web-core.git").expect("parses");
+        assert_eq!(
+            path.local_path(),
+            Some(std::path::PathBuf::from("/srv/git/web-core.git"))
+        );
+        assert_eq!(
+            RepoUrl::parse("https://h/r.git")
+                .expect("parses")
+                .local_path(),
+            None
+        );
+    }
+
+    #[test]
     fn cache_key_ignores_credentials() {
         let a = RepoUrl::parse("https://a:one@h/x/web-core.git").expect("parses");
         let b = RepoUrl::parse("https://b:two@h/x/web-core.git").expect("parses");

@@ -474,3 +474,13 @@ async fn twenty_promotions_and_an_outside_writer_all_land_without_merges() {
     assert_eq!(ours, shared.len());
     assert!(ours <= 20);
 }
+
+#[test]
+fn file_urls_work_like_paths() {
+    let fx = Fixture::new(&["blog"]);
+    let url = format!("file://{}", fx.url());
+    let mut request = fx.request("blog");
+    request.remote = promote_git::RemoteSpec::new(&url).expect("url");
+    let c = committed(fx.engine().promote_blocking(request));
+    assert_eq!(fx.tip(), c.commit.as_str());
+}
