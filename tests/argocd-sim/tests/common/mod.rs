@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-mod cluster;
-
 use kube::Client;
 use kube::api::{Patch, PatchParams};
 use promote_argocd_sim::{
@@ -12,6 +10,7 @@ use promote_argocd_sim::{
     applications,
 };
 use promote_gitserver::{BareRepo, HttpServer, RepoDir};
+use promote_testsupport::TestEnv;
 use serde_json::json;
 
 /// The chart, as `synestra-platform/argocd/apps/web-*.yaml` point at it.
@@ -31,6 +30,8 @@ pub struct Env {
     pub client: Client,
     pub namespace: String,
     pub sim: SimulatorHandle,
+    /// Holds the namespace; dropping it deletes the namespace.
+    test: TestEnv,
     pub repo: BareRepo,
     pub url: String,
     _http: Option<HttpServer>,
@@ -68,17 +69,16 @@ fn web_core(repos: &RepoDir) -> BareRepo {
 impl Env {
     /// A local `file://` repository.
     pub async fn start() -> Self {
+        Self::start_with(|c| c).await
+    }
+
+    /// A local `file://` repository, and simulator settings adjusted by `configure`.
+    pub async fn start_with(configure: impl FnOnce(SimulatorConfig) -> SimulatorConfig) -> Self {
         let repos = RepoDir::new().expect("repository directory");
         let repo = web_core(&repos);
         let url = repo.file_url();
-        Self::with(
-            repos,
-            repo,
-            url,
-            None,
-            SimulatorConfig::new(Vec::<String>::new()),
-        )
-        .await
+        let config = configure(SimulatorConfig::new(Vec::<String>::new()));
+        Self::with(repos, repo, url, None, config).await
     }
 
     /// The repository served over smart HTTP with basic auth.
@@ -105,13 +105,18 @@ impl Env {
         http: Option<HttpServer>,
         mut config: SimulatorConfig,
     ) -> Self {
-        let (client, namespace) = cluster::namespace().await;
+        let test = TestEnv::start("argocd-sim")
+            .await
+            .expect("test control plane and namespace");
+        let client = test.client().clone();
+        let namespace = test.ns().to_owned();
         config.namespaces = vec![namespace.clone()];
         let sim = Simulator::start(client.clone(), config).expect("start the simulator");
         Self {
             client,
             namespace,
             sim,
+            test,
             repo,
             url,
             _http: http,
@@ -188,9 +193,13 @@ impl Env {
         })
     }
 
-    /// Stops the simulator and removes the namespace.
+    /// Stops the simulator and deletes the namespace.
     pub async fn finish(self) {
         self.sim.stop().await;
-        cluster::delete_namespace(&self.client, &self.namespace).await;
+        self.test
+            .namespace
+            .delete()
+            .await
+            .expect("delete the test namespace");
     }
 }
