@@ -691,7 +691,7 @@ async fn blocking<T: Send + 'static>(
 
 fn internal(what: &str) -> GitError {
     GitError::Git {
-        repo: String::new(),
+        repo: "(engine)".to_string(),
         message: what.to_string(),
     }
 }

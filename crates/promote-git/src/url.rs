@@ -153,7 +153,12 @@ impl RepoUrl {
     /// A stable directory name for this repository's cache: readable prefix plus a hash of the
     /// URL without userinfo (so a credential change keeps the cache).
     pub fn cache_key(&self) -> String {
-        let digest = Sha256::digest(self.display.as_bytes());
+        // The same relative path from two directories names two repositories.
+        let identity = match self.local_path().and_then(|p| p.canonicalize().ok()) {
+            Some(abs) => abs.to_string_lossy().into_owned(),
+            None => self.display.clone(),
+        };
+        let digest = Sha256::digest(identity.as_bytes());
         let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         let tail = self
             .display
