@@ -2,7 +2,7 @@
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use promote_api::{FIELD_MANAGER, Promotion, RecordKind};
-use promote_argocd::{Refresh, refresh_patch};
+use promote_argocd::{Application, Refresh, refresh_patch, sync_operation_patch};
 use promote_git::{
     Identity, Outcome, PromotionRequest, RemoteSpec, Source, TRAILER_PROMOTION, TRAILER_VERSION,
     Target, TrailerQuery,
@@ -105,8 +105,10 @@ pub async fn write(
     }
 }
 
-/// Asks Argo CD to refresh the target Application, if the lane names one.
-pub async fn refresh_target(ctx: &Context, promotion: &Promotion) {
+/// After a commit: asks Argo CD to refresh the target Application and, when its auto-sync
+/// is off, requests a sync to the commit (the lane's approval is the gate), unless an
+/// operation is already running.
+pub async fn after_commit(ctx: &Context, promotion: &Promotion, commit: &str) {
     let Some(app) = &promotion.spec.target.application else {
         return;
     };
@@ -116,6 +118,24 @@ pub async fn refresh_target(ctx: &Context, promotion: &Promotion) {
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
     };
+    let current = api
+        .get_opt(&app.name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|o| serde_json::to_value(o).ok())
+        .and_then(|v| Application::from_json(&v).ok());
+    if let Some(current) = current.filter(|a| !a.sync_policy.auto_sync) {
+        match sync_operation_patch(&current, Some(commit), &ctx.settings.identity) {
+            Ok(patch) => {
+                if let Err(e) = api.patch(&app.name, &params, &Patch::Merge(patch)).await {
+                    warn!(application = %app.name, error = %e, "cannot request a sync");
+                }
+                return;
+            }
+            Err(e) => warn!(application = %app.name, error = %e, "not requesting a sync"),
+        }
+    }
     if let Err(e) = api
         .patch(
             &app.name,

@@ -75,8 +75,8 @@ pub async fn reconcile(guarded: Arc<Guarded>, ctx: Arc<Context>) -> Result<Reque
                 jiff::Timestamp::now(),
                 promotion.metadata.generation,
             );
-            if matches!(result, crate::decide::WriteResult::Committed { .. }) {
-                act::refresh_target(&ctx, promotion).await;
+            if let crate::decide::WriteResult::Committed { commit } = &result {
+                act::after_commit(&ctx, promotion, commit).await;
             }
             count_finished(&ctx, promotion, &status);
             let mut written = promotion.clone();

@@ -759,3 +759,35 @@ async fn a_concurrent_edit_of_prod_is_a_conflict_and_is_kept() {
     op.stop().await;
     w.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prod_app_without_auto_sync_gets_a_sync_request() {
+    let w = World::start("manual-sync", false).await;
+    let apps: Api<kube::api::DynamicObject> =
+        promote_argocd_sim::applications(w.env.client().clone(), w.env.ns());
+    apps.patch(
+        &w.prod.name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"syncPolicy": {"automated": {"enabled": false}}}})),
+    )
+    .await
+    .expect("turn prod auto-sync off");
+    let op = w.operator("op-a");
+    w.create_promotion("Auto", json!({})).await;
+    w.wait_phase(Phase::InSync).await;
+    let ci = w.release("sha-2");
+    let s = w.wait_phase(Phase::Promoted).await;
+    let commit = &w.commits_since(&ci)[0].0;
+    assert_eq!(
+        s.last_promotion.as_ref().and_then(|r| r.commit.as_ref()),
+        Some(commit)
+    );
+    let prod = w.sim.get(&w.prod).await.expect("prod Application");
+    assert_eq!(
+        prod.synced_revision(),
+        Some(commit.as_str()),
+        "synced by the requested operation"
+    );
+    op.stop().await;
+    w.finish().await;
+}
