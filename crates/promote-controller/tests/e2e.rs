@@ -545,12 +545,21 @@ async fn a_hot_session_on_dev_is_drift_on_the_source() {
     w.finish().await;
 }
 
-/// Plays the operator's pipeline up to the push and stops there, as a crash would.
-async fn push_without_status(w: &World) {
+/// The operator's pipeline run by hand up to the decision, so a test can stop it anywhere.
+struct Decided {
+    ctx: Context,
+    promotion: Promotion,
+    key: String,
+    remote: promote_git::RemoteSpec,
+    decision: promote_controller::model::Decision,
+    request: promote_controller::model::WriteRequest,
+}
+
+async fn decide_by_hand(w: &World, identity: &str) -> Decided {
     let client = w.env.client().clone();
     let ctx = Context {
         client: client.clone(),
-        engine: Engine::new(EngineConfig::new(w.cache.path().join("crashed"))).expect("engine"),
+        engine: Engine::new(EngineConfig::new(w.cache.path().join(identity))).expect("engine"),
         recorder: Recorder::new(
             client.clone(),
             Reporter {
@@ -563,23 +572,43 @@ async fn push_without_status(w: &World) {
         settings: Settings {
             timing: Timing::default(),
             head_ttl: Duration::from_millis(100),
-            identity: "crashed".into(),
+            identity: identity.into(),
         },
     };
     let promotion = w.promotions().get("web-prod").await.expect("promotion");
     let key = format!("{}/web-prod", w.env.ns());
     let (observation, remote) = observe(&promotion, &key, &ctx).await;
     let decision = decide(&observation, &Timing::default());
-    let Action::Write(request) = &decision.action else {
+    let Action::Write(request) = decision.action.clone() else {
         panic!(
             "expected a write, got {:?} ({:?})",
             decision.action, decision.status.message
         )
     };
+    Decided {
+        ctx,
+        promotion,
+        key,
+        remote: remote.expect("remote"),
+        decision,
+        request,
+    }
+}
+
+/// Plays the operator's pipeline up to the push and stops there, as a crash would.
+async fn push_without_status(w: &World) {
+    let Decided {
+        ctx,
+        promotion,
+        key,
+        remote,
+        decision,
+        request,
+    } = decide_by_hand(w, "crashed").await;
     report::status(&ctx, &promotion, &key, &decision.status)
         .await
         .expect("intent recorded");
-    let result = act::write(&ctx, &promotion, &key, &remote.expect("remote"), request).await;
+    let result = act::write(&ctx, &promotion, &key, &remote, &request).await;
     assert!(
         matches!(
             result,
@@ -674,32 +703,14 @@ async fn a_concurrent_edit_of_prod_is_a_conflict_and_is_kept() {
         .await;
 
     // The operator decides on prod = sha-1 …
-    let client = w.env.client().clone();
-    let ctx = Context {
-        client: client.clone(),
-        engine: Engine::new(EngineConfig::new(w.cache.path().join("racer"))).expect("engine"),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "promote-operator".into(),
-                instance: None,
-            },
-        ),
-        metrics: Arc::new(Metrics::default()),
-        heads: Heads::default(),
-        settings: Settings {
-            timing: Timing::default(),
-            head_ttl: Duration::from_millis(100),
-            identity: "racer".into(),
-        },
-    };
-    let promotion = w.promotions().get("web-prod").await.expect("promotion");
-    let key = format!("{}/web-prod", w.env.ns());
-    let (observation, remote) = observe(&promotion, &key, &ctx).await;
-    let decision = decide(&observation, &Timing::default());
-    let Action::Write(request) = &decision.action else {
-        panic!("expected a write")
-    };
+    let Decided {
+        ctx,
+        promotion,
+        key,
+        remote,
+        decision,
+        request,
+    } = decide_by_hand(&w, "racer").await;
     // … a person hotfixes prod before the push …
     let hotfix = release_file("hotfix-1", "manual hotfix");
     let person = w
@@ -710,7 +721,7 @@ async fn a_concurrent_edit_of_prod_is_a_conflict_and_is_kept() {
     report::status(&ctx, &promotion, &key, &decision.status)
         .await
         .expect("intent");
-    let result = act::write(&ctx, &promotion, &key, &remote.expect("remote"), request).await;
+    let result = act::write(&ctx, &promotion, &key, &remote, &request).await;
     let promote_controller::decide::WriteResult::Conflict { message } = &result else {
         panic!("expected a conflict, got {result:?}")
     };

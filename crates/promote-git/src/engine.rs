@@ -328,16 +328,7 @@ impl Engine {
                 Err(_) => fetch_tip(repo, remote, branch)?,
             };
             let commit = repo.find_commit(tip).map_err(|e| tree::local(&name, &e))?;
-            let root = commit.tree().map_err(|e| tree::local(&name, &e))?;
-            let (content, _) = tree::read(repo, &root, &path, &name)?;
-            let values = fields
-                .iter()
-                .map(|f| get_value(&path, &content, f))
-                .collect::<Result<_, _>>()?;
-            Ok(FileValues {
-                commit: CommitId::from_oid(tip),
-                values,
-            })
+            read_values(repo, &commit, &path, fields, &name)
         })
     }
 
@@ -760,6 +751,26 @@ fn prepare<'r>(
         request,
         source,
         target,
+    })
+}
+
+/// Reads `fields` of the file at `path` in `commit`.
+fn read_values(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    path: &RepoPath,
+    fields: &[String],
+    name: &str,
+) -> Result<FileValues, GitError> {
+    let root = commit.tree().map_err(|e| tree::local(name, &e))?;
+    let (content, _) = tree::read(repo, &root, path, name)?;
+    let values = fields
+        .iter()
+        .map(|f| get_value(path, &content, f))
+        .collect::<Result<_, _>>()?;
+    Ok(FileValues {
+        commit: CommitId::from_oid(commit.id()),
+        values,
     })
 }
 

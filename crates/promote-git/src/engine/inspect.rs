@@ -3,11 +3,10 @@
 use git2::Oid;
 use tracing::info_span;
 
-use super::{Engine, FileValues, blocking, get_value};
+use super::{Engine, FileValues, blocking, read_values};
 use crate::GitError;
 use crate::auth::RemoteSpec;
 use crate::path::RepoPath;
-use crate::request::CommitId;
 use crate::tree;
 
 impl Engine {
@@ -28,16 +27,7 @@ impl Engine {
                 repo: name.clone(),
                 what: format!("commit {commit} (not fetched yet)"),
             })?;
-            let root = found.tree().map_err(|e| tree::local(&name, &e))?;
-            let (content, _) = tree::read(repo, &root, &path, &name)?;
-            let values = fields
-                .iter()
-                .map(|f| get_value(&path, &content, f))
-                .collect::<Result<_, _>>()?;
-            Ok(FileValues {
-                commit: CommitId::from_oid(oid),
-                values,
-            })
+            read_values(repo, &found, &path, fields, &name)
         })
     }
 
