@@ -39,10 +39,14 @@ var anonymousPaths = []string{"/healthz", "/livez", "/readyz", "/version"}
 // ensureCredentials creates a CA, a serving certificate for 127.0.0.1, an admin
 // client certificate (O=system:masters) and a static token, once per data dir.
 func ensureCredentials(dir string) (*credentials, error) {
-	c := &credentials{dir: dir}
-	for p, name := range map[*string]string{&c.ca: "ca.crt", &c.serverCert: "server.crt", &c.serverKey: "server.key",
-		&c.clientCert: "admin.crt", &c.clientKey: "admin.key", &c.tokens: "tokens.csv"} {
-		*p = filepath.Join(dir, name)
+	c := &credentials{
+		dir:        dir,
+		ca:         filepath.Join(dir, "ca.crt"),
+		serverCert: filepath.Join(dir, "server.crt"),
+		serverKey:  filepath.Join(dir, "server.key"),
+		clientCert: filepath.Join(dir, "admin.crt"),
+		clientKey:  filepath.Join(dir, "admin.key"),
+		tokens:     filepath.Join(dir, "tokens.csv"),
 	}
 	if _, err := os.Stat(c.tokens); err == nil {
 		raw, err := os.ReadFile(filepath.Join(dir, "token"))

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emicklei/go-restful/v3"
-
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apiserver"
@@ -20,16 +18,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/version"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/apiserver/pkg/server/routes"
 	"k8s.io/client-go/dynamic"
 	kubeinformers "k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-	"k8s.io/kube-openapi/pkg/common"
-	"k8s.io/kube-openapi/pkg/handler"
-	"k8s.io/kube-openapi/pkg/handler3"
-	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 var bootstrapNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
@@ -76,6 +69,9 @@ func addHooks(s *genericapiserver.GenericAPIServer, crds *apiextensions.CustomRe
 		}
 		_, err = informers.Core().V1().Namespaces().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 			DeleteFunc: func(obj any) {
+				if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+					obj = tombstone.Obj
+				}
 				if ns, ok := obj.(*corev1.Namespace); ok {
 					go deleteNamespaceContents(ctx, dyn, crdInformer.Lister().List, ns.Name)
 				}
@@ -183,26 +179,4 @@ func deleteNamespaceContents(ctx context.Context, dyn dynamic.Interface, list cr
 			klog.ErrorS(err, "namespace cleanup", "namespace", ns, "resource", gvr.String())
 		}
 	}
-}
-
-// openAPIDocs serves /openapi/v2 and /openapi/v3 over the routes of both servers.
-type openAPIDocs struct {
-	spec *spec.Swagger
-	v2   *handler.OpenAPIService
-	v3   *handler3.OpenAPIService
-}
-
-func (d *openAPIDocs) install(top, crds *genericapiserver.GenericAPIServer, v2 *common.Config, v3 *common.OpenAPIV3Config) {
-	all := restful.NewContainer()
-	seen := map[string]bool{}
-	for _, c := range []*restful.Container{top.Handler.GoRestfulContainer, crds.Handler.GoRestfulContainer} {
-		for _, ws := range c.RegisteredWebServices() {
-			if !seen[ws.RootPath()] {
-				seen[ws.RootPath()] = true
-				all.Add(ws)
-			}
-		}
-	}
-	d.v2, d.spec = routes.OpenAPI{Config: v2}.InstallV2(all, top.Handler.NonGoRestfulMux)
-	d.v3 = routes.OpenAPI{V3Config: v3}.InstallV3(all, top.Handler.NonGoRestfulMux)
 }

@@ -19,7 +19,6 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1beta1"
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apiserver"
 	extensionsoptions "k8s.io/apiextensions-apiserver/pkg/cmd/server/options"
-	extensionsopenapi "k8s.io/apiextensions-apiserver/pkg/generated/openapi"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
@@ -31,9 +30,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
-	"k8s.io/kube-openapi/pkg/common"
-
-	generated "controlplane/openapi"
 )
 
 func main() {
@@ -83,15 +79,15 @@ func run(ctx context.Context) error {
 	o.Admission = nil
 	o.Features.EnablePriorityAndFairness = false
 	admission.DisablePlugins = []string{"MutatingAdmissionPolicy", "MutatingAdmissionWebhook", "ValidatingAdmissionPolicy", "ValidatingAdmissionWebhook"}
-	o.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
-	o.SecureServing.BindPort = 0
 
 	fs := pflag.NewFlagSet("promote-apiserver", pflag.ExitOnError)
 	dataDir := fs.String("data-dir", "", "directory for certificates, token file and kubeconfig")
-	port := fs.Int("port", 0, "port on 127.0.0.1 (0: pick a free one)")
 	o.Etcd.AddFlags(fs)
 	o.Audit.AddFlags(fs)
 	_ = fs.Parse(os.Args[1:])
+	if err := runOpts.ComponentGlobalsRegistry.Set(); err != nil {
+		return err
+	}
 	if *dataDir == "" {
 		return fmt.Errorf("--data-dir is required")
 	}
@@ -103,7 +99,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*port)))
+	// Loopback only, on a port the kernel picks; clients learn it from the kubeconfig.
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -111,9 +108,6 @@ func run(ctx context.Context) error {
 	o.SecureServing.ServerCert.CertKey.CertFile = files.serverCert
 	o.SecureServing.ServerCert.CertKey.KeyFile = files.serverKey
 
-	if err := runOpts.Complete(); err != nil {
-		return err
-	}
 	if errs := o.Validate(); len(errs) > 0 {
 		return fmt.Errorf("invalid options: %v", errs)
 	}
@@ -139,7 +133,7 @@ func run(ctx context.Context) error {
 	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(defs, namer)
 	cfg.OpenAPIV3Config.Info.Title = "promote-apiserver"
 	// Installed by hand over both servers' routes (openapi.go), so CRDs and
-	// built-in types appear in one document, as behind kube-apiserver's aggregator.
+	// built-in types appear in one document, as kube-apiserver's aggregator does.
 	cfg.SkipOpenAPIInstallation = true
 	cfg.AggregatedDiscoveryGroupManager = aggregated.NewResourceManager("apis")
 	cfg.MergedResourceConfig = resourceConfig()
@@ -206,14 +200,4 @@ func apiextensionsConfig(top *genericapiserver.RecommendedConfig, etcd *options.
 			MasterCount:          1,
 		},
 	}, nil
-}
-
-// openAPIDefinitions merges the generated definitions of the built-in types with
-// apiextensions' own.
-func openAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
-	defs := generated.GetOpenAPIDefinitions(ref)
-	for name, def := range extensionsopenapi.GetOpenAPIDefinitions(ref) {
-		defs[name] = def
-	}
-	return defs
 }

@@ -192,6 +192,10 @@ func eventAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 	return labels.Set(e.Labels), f, nil
 }
 
+// createOnUpdate lists the resources kube-apiserver lets a PUT create.
+var createOnUpdate = map[string]bool{"events": true, "services": true, "leases": true,
+	"roles": true, "rolebindings": true, "clusterroles": true, "clusterrolebindings": true}
+
 // strategy accepts any well-formed object: metadata is validated, the rest is
 // stored as sent, as no controller acts on these types here.
 type strategy struct {
@@ -201,7 +205,7 @@ type strategy struct {
 }
 
 func (s strategy) NamespaceScoped() bool                                   { return s.r.namespaced }
-func (strategy) AllowCreateOnUpdate() bool                                 { return false }
+func (s strategy) AllowCreateOnUpdate() bool                               { return createOnUpdate[s.r.plural] }
 func (strategy) AllowUnconditionalUpdate() bool                            { return true }
 func (strategy) Canonicalize(runtime.Object)                               {}
 func (strategy) WarningsOnCreate(context.Context, runtime.Object) []string { return nil }

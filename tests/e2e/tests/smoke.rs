@@ -199,11 +199,17 @@ async fn status_is_applied_server_side_and_watchers_see_it() {
         .await
         .expect("create");
 
-    // Watch first, so the status change cannot be missed.
+    // Watch first, and take the initial list (no status yet), so the change below
+    // can only arrive as a watch event.
     let mut phases = watcher(api.clone(), watcher::Config::default())
         .applied_objects()
         .map_ok(|p| p.data["status"]["phase"].as_str().map(str::to_owned))
         .boxed();
+    let initial = tokio::time::timeout(WAIT, phases.try_next()).await;
+    assert!(
+        matches!(initial, Ok(Ok(Some(None)))),
+        "the watch lists the Promotion without status first: {initial:?}"
+    );
 
     let status = json!({
         "apiVersion": "promote.dev/v1alpha1",
