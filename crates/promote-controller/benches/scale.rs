@@ -30,7 +30,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -196,6 +195,7 @@ struct Sample {
     anon: u64,
     file: u64,
     threads: u64,
+    sockets: u64,
     cpu_ticks: u64,
 }
 
@@ -225,8 +225,21 @@ fn sample(pid: u32) -> std::io::Result<Sample> {
         anon: field("RssAnon:"),
         file: field("RssFile:"),
         threads: field("Threads:"),
+        sockets: sockets(pid),
         cpu_ticks: tick(11) + tick(12),
     })
+}
+
+/// Open sockets: each kept-alive connection to the API server holds TLS buffers.
+fn sockets(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter(|l| l.to_string_lossy().starts_with("socket:"))
+                .count() as u64
+        })
+        .unwrap_or(0)
 }
 
 fn clock_ticks() -> f64 {
@@ -244,44 +257,77 @@ fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
+/// One mapping of `/proc/<pid>/smaps`.
+struct Mapping {
+    start: u64,
+    end: u64,
+    perms: String,
+    path: String,
+    rss: u64,
+}
+
 /// Resident memory by mapping, in KiB: what the operator's RSS is made of.
 fn smaps_breakdown(
     pid: u32,
     binary: &Path,
     cache: &Path,
-) -> std::io::Result<BTreeMap<String, u64>> {
+) -> std::io::Result<BTreeMap<&'static str, u64>> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps"))?;
     let binary = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
-    let mut out = BTreeMap::new();
-    let mut kind = String::new();
+    let mut maps: Vec<Mapping> = Vec::new();
     for line in text.lines() {
         let mut parts = line.split_whitespace();
         let first = parts.next().unwrap_or_default();
-        let is_header =
-            first.contains('-') && first.chars().all(|c| c == '-' || c.is_ascii_hexdigit());
-        if is_header {
-            let path = parts.skip(4).collect::<Vec<_>>().join(" ");
-            kind = if path.is_empty() {
-                "anonymous (malloc arenas, thread stacks)".to_owned()
-            } else if path == "[heap]" {
-                "[heap] (main malloc arena)".to_owned()
-            } else if path.starts_with('[') {
-                format!("{path} (kernel)")
-            } else if Path::new(&path) == binary {
-                "promote-operator binary (code, read-only data)".to_owned()
-            } else if Path::new(&path).starts_with(cache) {
-                "git cache files (mmapped packs, indexes)".to_owned()
-            } else {
-                "shared libraries and other files".to_owned()
-            };
-        } else if let Some(kib) = line.strip_prefix("Rss:") {
-            let kib: u64 = kib
+        let range = first.split_once('-').and_then(|(a, b)| {
+            Some((
+                u64::from_str_radix(a, 16).ok()?,
+                u64::from_str_radix(b, 16).ok()?,
+            ))
+        });
+        if let Some((start, end)) = range {
+            let perms = parts.next().unwrap_or_default().to_owned();
+            let path = parts.skip(3).collect::<Vec<_>>().join(" ");
+            maps.push(Mapping {
+                start,
+                end,
+                perms,
+                path,
+                rss: 0,
+            });
+        } else if let (Some(kib), Some(m)) = (line.strip_prefix("Rss:"), maps.last_mut()) {
+            m.rss = kib
                 .split_whitespace()
                 .next()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
-            *out.entry(kind.clone()).or_insert(0) += kib;
         }
+    }
+    let mut out = BTreeMap::new();
+    for (i, m) in maps.iter().enumerate() {
+        // glibc puts a one-page PROT_NONE guard right below each thread stack it maps.
+        let below_guard = i > 0 && {
+            let prev = &maps[i - 1];
+            prev.path.is_empty()
+                && prev.perms.starts_with("---")
+                && prev.end == m.start
+                && prev.end - prev.start == 4096
+        };
+        let kind = if m.path.is_empty() && below_guard {
+            "thread stacks (live, and exited ones glibc keeps for reuse)"
+        } else if m.path.is_empty() {
+            "anonymous: malloc arenas of other threads, large allocations"
+        } else if m.path == "[heap]" {
+            "[heap]: the main malloc arena"
+        } else if m.path.starts_with('[') {
+            "kernel ([stack], [vdso], ...)"
+        } else if Path::new(&m.path) == binary {
+            "promote-operator binary (code, read-only data)"
+        } else if Path::new(&m.path).starts_with(cache) {
+            "git cache files (mmapped packs, indexes)"
+        } else {
+            "shared libraries and other files"
+        };
+        *out.entry(kind).or_insert(0) += m.rss;
     }
     Ok(out)
 }
@@ -312,25 +358,34 @@ impl Sampler {
         Self { samples, task }
     }
 
-    /// Highest and mean VmRSS sampled since `since`.
-    fn rss_since(&self, since: Instant) -> (u64, f64) {
+    /// What was sampled since `since`.
+    fn window(&self, since: Instant) -> Window {
         let samples = self
             .samples
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let window: Vec<u64> = samples
-            .iter()
-            .filter(|s| s.at >= since)
-            .map(|s| s.rss)
-            .collect();
-        let max = window.iter().copied().max().unwrap_or(0);
-        let mean = if window.is_empty() {
-            0.0
-        } else {
-            window.iter().sum::<u64>() as f64 / window.len() as f64
-        };
-        (max, mean)
+        let window: Vec<&Sample> = samples.iter().filter(|s| s.at >= since).collect();
+        let max = |f: fn(&Sample) -> u64| window.iter().map(|s| f(s)).max().unwrap_or(0);
+        Window {
+            rss_max: max(|s| s.rss),
+            rss_mean: if window.is_empty() {
+                0.0
+            } else {
+                window.iter().map(|s| s.rss).sum::<u64>() as f64 / window.len() as f64
+            },
+            threads_max: max(|s| s.threads),
+            sockets_max: max(|s| s.sockets),
+        }
     }
+}
+
+/// Highest and mean figures of a stretch of samples.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    rss_max: u64,
+    rss_mean: f64,
+    threads_max: u64,
+    sockets_max: u64,
 }
 
 impl Drop for Sampler {
@@ -348,13 +403,15 @@ struct Row {
     end: Sample,
     peak: u64,
     mean: f64,
+    threads_peak: u64,
+    sockets_peak: u64,
 }
 
 impl Row {
     fn print(&self) {
         let wall = self.wall.as_secs_f64();
         println!(
-            "| {} | {:.1} s | {:.2} s | {:.1} % | {} | {} | {} | {} / {} | {} |",
+            "| {} | {:.1} s | {:.2} s | {:.1} % | {} | {} | {} | {} / {} | {} / {} | {} / {} |",
             self.phase,
             wall,
             self.cpu,
@@ -368,7 +425,10 @@ impl Row {
             mib(self.peak),
             mib(self.end.anon),
             mib(self.end.file),
+            self.threads_peak.max(self.end.threads),
             self.end.threads,
+            self.sockets_peak.max(self.end.sockets),
+            self.end.sockets,
         );
     }
 }
@@ -416,6 +476,8 @@ struct Counters {
     ls_remote: f64,
     fetches: f64,
     pushes: f64,
+    git_errors: f64,
+    reconcile_errors: f64,
 }
 
 impl Counters {
@@ -425,6 +487,8 @@ impl Counters {
             ls_remote: self.ls_remote - before.ls_remote,
             fetches: self.fetches - before.fetches,
             pushes: self.pushes - before.pushes,
+            git_errors: self.git_errors - before.git_errors,
+            reconcile_errors: self.reconcile_errors - before.reconcile_errors,
         }
     }
 }
@@ -478,6 +542,25 @@ impl OperatorProcess {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
+    /// Warnings and errors in the operator's log: (count, the most frequent messages).
+    fn log_problems(&self) -> (usize, Vec<(usize, String)>) {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut by_message: HashMap<String, usize> = HashMap::new();
+        let mut total = 0;
+        for line in text.lines() {
+            let Some(at) = line.find(" WARN ").or_else(|| line.find(" ERROR ")) else {
+                continue;
+            };
+            total += 1;
+            let message: String = line[at..].trim().chars().take(160).collect();
+            *by_message.entry(message).or_insert(0) += 1;
+        }
+        let mut top: Vec<(usize, String)> = by_message.into_iter().map(|(m, n)| (n, m)).collect();
+        top.sort_by(|a, b| b.cmp(a));
+        top.truncate(5);
+        (total, top)
+    }
+
     fn exited(&mut self) -> Res<()> {
         match self.child.try_wait()? {
             Some(status) => Err(format!(
@@ -524,6 +607,12 @@ impl OperatorProcess {
             ),
             fetches: metric(&text, "promote_git_operations_total{operation=\"fetch\""),
             pushes: metric(&text, "promote_git_operations_total{operation=\"push\""),
+            git_errors: text
+                .lines()
+                .filter(|l| l.contains("result=\"error\""))
+                .map(|l| metric(l, "promote_git_operations_total{"))
+                .sum(),
+            reconcile_errors: metric(&text, "promote_reconcile_errors_total{"),
         })
     }
 
@@ -571,6 +660,8 @@ async fn baseline(bin: &Path, env: &TestEnv, work: &Path, tag: &str, label: &str
         end,
         peak: end.hwm,
         mean: end.rss as f64,
+        threads_peak: end.threads,
+        sockets_peak: end.sockets,
     })
 }
 
@@ -589,6 +680,57 @@ fn phases(store: &Store<Promotion>) -> BTreeMap<String, usize> {
         *out.entry(phase.to_owned()).or_insert(0) += 1;
     }
     out
+}
+
+/// Each Promotion's status as JSON, by name.
+fn statuses(store: &Store<Promotion>) -> HashMap<String, Value> {
+    store
+        .state()
+        .iter()
+        .map(|p| {
+            let status = serde_json::to_value(&p.status).unwrap_or(Value::Null);
+            (p.metadata.name.clone().unwrap_or_default(), status)
+        })
+        .collect()
+}
+
+/// For each status field (array indexes folded into `[]`), how many Promotions changed it.
+fn changed_fields(
+    before: &HashMap<String, Value>,
+    after: &HashMap<String, Value>,
+) -> BTreeMap<String, usize> {
+    fn walk(a: &Value, b: &Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for key in x.keys().chain(y.keys()) {
+                    let (u, v) = (
+                        x.get(key).unwrap_or(&Value::Null),
+                        y.get(key).unwrap_or(&Value::Null),
+                    );
+                    walk(u, v, &format!("{path}.{key}"), out);
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (u, v) in x.iter().zip(y) {
+                    walk(u, v, &format!("{path}[]"), out);
+                }
+            }
+            _ if a != b => {
+                out.insert(path.to_owned());
+            }
+            _ => {}
+        }
+    }
+    let mut counts = BTreeMap::new();
+    for (name, b) in after {
+        let a = before.get(name).unwrap_or(&Value::Null);
+        let mut fields = std::collections::BTreeSet::new();
+        walk(a, b, "status", &mut fields);
+        for f in fields {
+            *counts.entry(f).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 /// The repositories after the wave: commits the operator made, merges, lost and stray updates.
@@ -693,6 +835,11 @@ async fn run() -> Res<()> {
 
     let setup = Instant::now();
     let env = TestEnv::start("scale").await?;
+    println!(
+        "test control plane and namespace ready in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+    let setup = Instant::now();
     let ns = env.ns().to_owned();
     let work = tempfile::tempdir()?;
     let (repos, dir, http) = tokio::task::spawn_blocking(move || -> Res<_> {
@@ -789,7 +936,7 @@ async fn run() -> Res<()> {
 
     // The bench follows the Promotions through a watch, and counts every change it sees.
     let (store, writer) = reflector::store::<Promotion>();
-    let changes = Arc::new(AtomicU64::new(0));
+    let changes: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let watch = tokio::spawn({
         let changes = changes.clone();
         watcher(promotions.clone(), watcher::Config::default())
@@ -797,7 +944,10 @@ async fn run() -> Res<()> {
             .reflect(writer)
             .applied_objects()
             .for_each(move |_| {
-                changes.fetch_add(1, Ordering::Relaxed);
+                changes
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(Instant::now());
                 futures::future::ready(())
             })
     });
@@ -840,36 +990,57 @@ async fn run() -> Res<()> {
     }
     let end = sample(pid)?;
     let startup_counters = op.counters().await?;
-    let (_, mean) = sampler.rss_since(started);
+    let w = sampler.window(started);
     rows.push(Row {
         phase: format!("start-up: {lanes} Promotions to InSync"),
         wall: started.elapsed(),
         cpu: (end.cpu_ticks - first.cpu_ticks) as f64 / ticks,
         end,
         peak: end.hwm,
-        mean,
+        mean: w.rss_mean,
+        threads_peak: w.threads_max,
+        sockets_peak: w.sockets_max,
     });
 
     // Idle.
     let peak_reset = reset_peak(pid);
     let before = op.counters().await?;
-    let changes_before = changes.load(Ordering::Relaxed);
     let idle_start = Instant::now();
     let first = sample(pid)?;
+    let snapshot = statuses(&store);
     tokio::time::sleep(idle).await;
     op.exited()?;
     let end = sample(pid)?;
     let idle_counters = op.counters().await?.minus(before);
-    let idle_changes = changes.load(Ordering::Relaxed) - changes_before;
-    let (max, mean) = sampler.rss_since(idle_start);
+    // Promotion writes seen during idle, by 10-second stretch.
+    let mut idle_changes = vec![0usize; idle.as_secs().div_ceil(10).max(1) as usize];
+    for at in changes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter(|at| **at >= idle_start)
+    {
+        let i = (at.duration_since(idle_start).as_secs() / 10) as usize;
+        if let Some(n) = idle_changes.get_mut(i) {
+            *n += 1;
+        }
+    }
+    let w = sampler.window(idle_start);
     let idle_phases = phases(&store);
+    let idle_diff = changed_fields(&snapshot, &statuses(&store));
     rows.push(Row {
         phase: format!("idle, {} s", idle.as_secs()),
         wall: idle_start.elapsed(),
         cpu: (end.cpu_ticks - first.cpu_ticks) as f64 / ticks,
         end,
-        peak: if peak_reset { end.hwm.max(max) } else { max },
-        mean,
+        peak: if peak_reset {
+            end.hwm.max(w.rss_max)
+        } else {
+            w.rss_max
+        },
+        mean: w.rss_mean,
+        threads_peak: w.threads_max,
+        sockets_peak: w.sockets_max,
     });
     let idle_smaps = smaps_breakdown(pid, &bin, &op.cache)?;
 
@@ -993,14 +1164,20 @@ async fn run() -> Res<()> {
     let wave_wall = wave_start.elapsed();
     let wave_counters = op.counters().await?.minus(before);
     let ci = ci.await??;
-    let (max, mean) = sampler.rss_since(wave_start);
+    let w = sampler.window(wave_start);
     rows.push(Row {
         phase: format!("wave: {} promotions to Promoted", wave.len()),
         wall: wave_wall,
         cpu: (end.cpu_ticks - first.cpu_ticks) as f64 / ticks,
         end,
-        peak: if peak_reset { end.hwm.max(max) } else { max },
-        mean,
+        peak: if peak_reset {
+            end.hwm.max(w.rss_max)
+        } else {
+            w.rss_max
+        },
+        mean: w.rss_mean,
+        threads_peak: w.threads_max,
+        sockets_peak: w.sockets_max,
     });
     let wave_smaps = smaps_breakdown(pid, &bin, &op.cache)?;
     let dev_synced = dev_synced
@@ -1018,6 +1195,7 @@ async fn run() -> Res<()> {
         })
         .collect();
     latencies.sort();
+    let (problems, top_problems) = op.log_problems();
     op.stop().await?;
     drop(sampler);
     watch.abort();
@@ -1029,9 +1207,9 @@ async fn run() -> Res<()> {
 
     println!();
     println!(
-        "| phase | wall | operator CPU | CPU (% of one core) | RSS mean | RSS at end | RSS peak | anon / file at end | threads |"
+        "| phase | wall | operator CPU | CPU (% of one core) | RSS mean | RSS at end | RSS peak | anon / file at end | threads peak / end | sockets peak / end |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for row in &rows {
         row.print();
     }
@@ -1041,12 +1219,26 @@ async fn run() -> Res<()> {
         startup_counters.reconciles, startup_counters.ls_remote, startup_counters.fetches
     );
     println!(
-        "idle: {:.1} reconciles/s, {:.0} remote-head checks, {:.0} fetches, {:.0} pushes, {idle_changes} Promotion writes; phases {idle_phases:?}",
+        "idle: {:.1} reconciles/s, {:.0} remote-head checks, {:.0} fetches, {:.0} pushes, {} Promotion writes (by 10 s: {idle_changes:?}); phases {idle_phases:?}",
         idle_counters.reconciles / idle.as_secs_f64().max(1.0),
         idle_counters.ls_remote,
         idle_counters.fetches,
         idle_counters.pushes,
+        idle_changes.iter().sum::<usize>(),
     );
+    println!(
+        "errors: idle {:.0} git, {:.0} reconcile; wave {:.0} git, {:.0} reconcile; {problems} warnings or errors logged in the whole run",
+        idle_counters.git_errors,
+        idle_counters.reconcile_errors,
+        wave_counters.git_errors,
+        wave_counters.reconcile_errors,
+    );
+    for (n, message) in &top_problems {
+        println!("  {n} x {message}");
+    }
+    if !idle_diff.is_empty() {
+        println!("idle: status fields that changed, by Promotions changed: {idle_diff:?}");
+    }
     let pick = |q: f64| {
         latencies
             .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
@@ -1073,7 +1265,7 @@ async fn run() -> Res<()> {
     for (label, smaps) in [("idle", &idle_smaps), ("after the wave", &wave_smaps)] {
         println!();
         println!("resident memory by mapping, {label}:");
-        let mut parts: Vec<(&String, &u64)> = smaps.iter().collect();
+        let mut parts: Vec<(&&str, &u64)> = smaps.iter().collect();
         parts.sort_by(|a, b| b.1.cmp(a.1));
         for (kind, kib) in parts {
             println!("  {:>10}  {kind}", mib(*kib));
