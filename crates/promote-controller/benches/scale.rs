@@ -56,6 +56,9 @@ const POLL: &str = "1s";
 const CREATE_CONCURRENCY: usize = 16;
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 const BASELINE_SETTLE: Duration = Duration::from_secs(10);
+/// Start-up is over when no Promotion was written for this long (or after `SETTLE_MAX`).
+const SETTLE_QUIET: Duration = Duration::from_secs(10);
+const SETTLE_MAX: Duration = Duration::from_secs(60);
 const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
 const OLD_TAG: &str = "v1";
 const NEW_TAG: &str = "v2";
@@ -1002,6 +1005,30 @@ async fn run() -> Res<()> {
         sockets_peak: w.sockets_max,
     });
 
+    // Settle: the last writes of start-up (second reconciles of the same Promotion) land.
+    let settle_start = Instant::now();
+    let settle_snapshot = statuses(&store);
+    loop {
+        let last = changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .last()
+            .copied();
+        let quiet = last.is_none_or(|at| at.elapsed() >= SETTLE_QUIET);
+        if quiet || settle_start.elapsed() > SETTLE_MAX {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let settle_wall = settle_start.elapsed();
+    let settle_writes = changes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter(|at| **at >= settle_start)
+        .count();
+    let settle_diff = changed_fields(&settle_snapshot, &statuses(&store));
+
     // Idle.
     let peak_reset = reset_peak(pid);
     let before = op.counters().await?;
@@ -1217,6 +1244,11 @@ async fn run() -> Res<()> {
     println!(
         "start-up: {:.0} reconciles, {:.0} remote-head checks, {:.0} fetches",
         startup_counters.reconciles, startup_counters.ls_remote, startup_counters.fetches
+    );
+    println!(
+        "after start-up: {settle_writes} more Promotion writes before {} s without one ({:.1} s); fields changed, by Promotions: {settle_diff:?}",
+        SETTLE_QUIET.as_secs(),
+        settle_wall.as_secs_f64()
     );
     println!(
         "idle: {:.1} reconciles/s, {:.0} remote-head checks, {:.0} fetches, {:.0} pushes, {} Promotion writes (by 10 s: {idle_changes:?}); phases {idle_phases:?}",
