@@ -9,16 +9,18 @@
 //! (basic auth, credentials in one Secret). Every lane has a dev and a prod Application whose
 //! status this bench writes itself, the way Argo CD reports a finished sync: the Argo CD
 //! simulator runs git for every Application on every round, which at 2,000 Applications would
-//! measure the simulator rather than the operator. The operator's VmRSS, VmHWM and CPU time
-//! come from `/proc/<pid>`:
+//! measure the simulator rather than the operator. The operator's VmRSS, VmHWM, CPU time,
+//! threads and open sockets come from `/proc/<pid>`, its counters from `/metrics`, and at the end
+//! of idle and of the wave its resident memory is split by mapping (`/proc/<pid>/smaps`):
 //!
 //! 1. baselines: the operator with no Applications and no Promotions, then with the
 //!    Applications but no Promotions;
-//! 2. start-up with every Promotion (trigger Auto) until each one is InSync;
-//! 3. idle;
+//! 2. start-up with every Promotion (trigger Auto) until each one is InSync, then until no
+//!    Promotion was written for a while;
+//! 3. idle (and which status fields, if any, were written meanwhile);
 //! 4. a wave: one CI commit per repository bumps the dev tag of two lanes, the dev
-//!    Applications report the new revision, each prod Application reports the operator's
-//!    commit once its Promotion is Syncing; until every wave lane is Promoted. Then the
+//!    Applications report the new revision, each prod Application reports the branch tip once
+//!    its Promotion's commit is pushed; until every wave lane is Promoted. Then the
 //!    repositories are checked: every promoted prod file holds the new tag, nothing else
 //!    changed, no merge commits.
 //!
