@@ -19,6 +19,8 @@ pub struct Settings {
     pub head_ttl: Duration,
     /// Who the operator is in Events and commits.
     pub identity: String,
+    /// Most reconciles running at once; bounds API connections and git threads.
+    pub concurrency: u16,
 }
 
 /// Shared state of the controller.

@@ -90,7 +90,14 @@ pub async fn reconcile(guarded: Arc<Guarded>, ctx: Arc<Context>) -> Result<Reque
             report::events(&ctx, promotion, &decision.notes).await;
         }
     }
-    Ok(Requeue::requeue(requeue))
+    Ok(Requeue::requeue(jitter(requeue)))
+}
+
+/// Spreads requeues by up to a tenth, so lanes created together do not come back together.
+fn jitter(d: std::time::Duration) -> std::time::Duration {
+    let spread = d.as_millis() / 10;
+    let extra = u64::try_from(spread).unwrap_or(u64::MAX);
+    d + std::time::Duration::from_millis(fastrand::u64(0..=extra))
 }
 
 fn finished(status: &promote_api::PromotionStatus) -> Option<String> {
@@ -160,6 +167,9 @@ pub async fn run(
     let (reader, writer) = reflector::store::<Guarded>();
     let stream = watcher(promotions, watcher::Config::default().any_semantic())
         .default_backoff()
+        // The cache never needs field-manager bookkeeping; dropping it saves most of the
+        // memory a cached Promotion takes.
+        .modify(|p| p.meta_mut().managed_fields = None)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(spec_or_annotations, Default::default());
@@ -201,7 +211,9 @@ pub async fn run(
     };
 
     info!("controller starting");
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
     Controller::for_stream(stream, reader)
+        .with_config(config)
         .watches_stream_with(app_changes, app_mapper, application_resource())
         .watches_stream(secret_changes, secret_mapper)
         .graceful_shutdown_on(shutdown)

@@ -65,6 +65,10 @@ struct Args {
     #[arg(long, default_value = "2s", value_parser = duration)]
     poll: Duration,
 
+    /// Most reconciles running at once (bounds API connections, git threads and memory).
+    #[arg(long, default_value_t = 8)]
+    concurrency: u16,
+
     /// How long one remote-head check is shared by the lanes of one repository.
     #[arg(long, default_value = "2s", value_parser = duration)]
     head_ttl: Duration,
@@ -120,6 +124,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             active: args.poll,
         },
         head_ttl: args.head_ttl,
+        concurrency: args.concurrency,
     };
     let client = Client::try_default().await.map_err(|e| {
         anyhow::anyhow!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")

@@ -44,6 +44,8 @@ pub struct OperatorConfig {
     pub timing: Timing,
     /// How long a remote-head check is shared by the lanes of one repository.
     pub head_ttl: Duration,
+    /// Most reconciles running at once.
+    pub concurrency: u16,
 }
 
 /// Why the operator stopped.
@@ -139,6 +141,7 @@ impl Operator {
                 timing: config.timing,
                 head_ttl: config.head_ttl,
                 identity: config.identity.clone(),
+                concurrency: config.concurrency,
             },
         });
         health.ready.store(true, Ordering::Relaxed);

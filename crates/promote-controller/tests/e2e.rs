@@ -165,6 +165,7 @@ impl World {
                 active: Duration::from_millis(300),
             },
             head_ttl: Duration::from_millis(200),
+            concurrency: 4,
         }
     }
 
@@ -573,6 +574,7 @@ async fn decide_by_hand(w: &World, identity: &str) -> Decided {
             timing: Timing::default(),
             head_ttl: Duration::from_millis(100),
             identity: identity.into(),
+            concurrency: 1,
         },
     };
     let promotion = w.promotions().get("web-prod").await.expect("promotion");
