@@ -277,7 +277,8 @@ pub struct Verification {
     #[serde(default = "default_timeout")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"), length(max = 32))]
     pub timeout: String,
-    /// An HTTP(S) URL that must answer 2xx once the target is Healthy.
+    /// An HTTP(S) URL that must answer 2xx once the target is Healthy. Reserved: this
+    /// version records it but does not call it yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub health_url: Option<String>,
