@@ -268,6 +268,14 @@ impl World {
         }
     }
 
+    /// Waits for `phase` with a message that says `text`.
+    async fn wait_phase_saying(&self, phase: Phase, text: &str) -> PromotionStatus {
+        self.wait(&format!("phase {phase} saying {text:?}"), |s| {
+            s.phase == Some(phase) && s.message.as_deref().unwrap_or_default().contains(text)
+        })
+        .await
+    }
+
     async fn wait_phase(&self, phase: Phase) -> PromotionStatus {
         self.wait(&format!("phase {phase}"), |s| s.phase == Some(phase))
             .await
@@ -442,15 +450,7 @@ async fn auto_lane_is_gated_while_dev_is_degraded_then_soaks_and_promotes() {
 
     w.sim.mark_bad("sha-2");
     let ci = w.release("sha-2");
-    let s = w
-        .wait("the gate to report Degraded", |s| {
-            s.phase == Some(Phase::Gated)
-                && s.message
-                    .as_deref()
-                    .unwrap_or_default()
-                    .contains("Degraded")
-        })
-        .await;
+    let s = w.wait_phase_saying(Phase::Gated, "Degraded").await;
     assert!(
         s.message.as_deref().unwrap_or_default().contains("web-dev"),
         "{:?}",
@@ -742,15 +742,7 @@ async fn a_concurrent_edit_of_prod_is_a_conflict_and_is_kept() {
 
     // The operator, running now, reports the conflict and leaves the hotfix alone.
     let op = w.operator("op-a");
-    let s = w
-        .wait("the operator to hold after the conflict", |s| {
-            s.phase == Some(Phase::Failed)
-                && s.message
-                    .as_deref()
-                    .unwrap_or_default()
-                    .contains("approve it again")
-        })
-        .await;
+    let s = w.wait_phase_saying(Phase::Failed, "approve it again").await;
     assert!(
         s.message
             .as_deref()
