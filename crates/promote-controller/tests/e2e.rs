@@ -268,6 +268,14 @@ impl World {
         }
     }
 
+    /// Waits until the condition `type_` has `status`.
+    async fn wait_condition(&self, type_: &str, status: &str) -> PromotionStatus {
+        self.wait(&format!("{type_} {status}"), |s| {
+            condition_status(s, type_).as_deref() == Some(status)
+        })
+        .await
+    }
+
     /// Waits for `phase` with a message that says `text`.
     async fn wait_phase_saying(&self, phase: Phase, text: &str) -> PromotionStatus {
         self.wait(&format!("phase {phase} saying {text:?}"), |s| {
@@ -478,11 +486,7 @@ async fn dev_self_heal_on_is_reported_until_fixed() {
     let w = World::start("policy", true).await;
     let op = w.operator("op-a");
     w.create_promotion("Manual", json!({})).await;
-    let s = w
-        .wait("PolicyCompliant False", |s| {
-            condition_status(s, "PolicyCompliant").as_deref() == Some("False")
-        })
-        .await;
+    let s = w.wait_condition("PolicyCompliant", "False").await;
     let c = conditions::find(&s.conditions, "PolicyCompliant").expect("condition");
     assert_eq!(c.reason, "SelfHealMismatch");
     assert!(
@@ -502,10 +506,7 @@ async fn dev_self_heal_on_is_reported_until_fixed() {
     )
     .await
     .expect("fix the dev Application");
-    w.wait("PolicyCompliant True", |s| {
-        condition_status(s, "PolicyCompliant").as_deref() == Some("True")
-    })
-    .await;
+    w.wait_condition("PolicyCompliant", "True").await;
     op.stop().await;
     w.finish().await;
 }

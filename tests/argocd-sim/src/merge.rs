@@ -34,12 +34,12 @@ pub(crate) fn diff(old: &Value, new: &Value) -> Option<Value> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
     /// Applies a merge patch, as the API server does.
-    fn apply(target: &mut Value, patch: &Value) {
+    pub(crate) fn apply(target: &mut Value, patch: &Value) {
         match (target.as_object_mut(), patch) {
             (Some(t), Value::Object(p)) => {
                 for (k, v) in p {

@@ -461,6 +461,7 @@ fn condition(existing: &Value, kind: &str, message: &str, timestamp: &str) -> Va
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merge::tests::apply;
 
     const SHA1: &str = "1111111111111111111111111111111111111111";
     const SHA2: &str = "2222222222222222222222222222222222222222";
@@ -543,25 +544,6 @@ mod tests {
                 .pointer(pointer)
                 .cloned()
                 .unwrap_or(Value::Null)
-        }
-    }
-
-    fn apply(target: &mut Value, patch: &Value) {
-        match (target.as_object_mut(), patch) {
-            (Some(t), Value::Object(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        apply(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            (_, Value::Object(_)) => {
-                *target = json!({});
-                apply(target, patch);
-            }
-            _ => *target = patch.clone(),
         }
     }
 

@@ -8,19 +8,23 @@ use std::process::Command;
 use promote_git::{Engine, EngineConfig, PromotionRequest, RemoteSpec, Source, Target};
 use tempfile::TempDir;
 
-/// Runs git with a fixed identity and no user or system config.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
+/// A git command with a fixed identity and no user or system config.
+fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "Dana Developer")
         .env("GIT_AUTHOR_EMAIL", "dana@example.com")
         .env("GIT_COMMITTER_NAME", "Dana Developer")
-        .env("GIT_COMMITTER_EMAIL", "dana@example.com")
-        .output()
-        .expect("git runs");
+        .env("GIT_COMMITTER_EMAIL", "dana@example.com");
+    cmd
+}
+
+/// Runs git with a fixed identity and no user or system config.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_command(dir, args).output().expect("git runs");
     assert!(
         out.status.success(),
         "git {args:?} failed: {}",
@@ -34,15 +38,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// Like [`git`], but returns whether it succeeded instead of failing the test.
 pub fn git_ok(dir: &Path, args: &[&str]) -> bool {
-    Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Dana Developer")
-        .env("GIT_AUTHOR_EMAIL", "dana@example.com")
-        .env("GIT_COMMITTER_NAME", "Dana Developer")
-        .env("GIT_COMMITTER_EMAIL", "dana@example.com")
+    git_command(dir, args)
         .output()
         .expect("git runs")
         .status
