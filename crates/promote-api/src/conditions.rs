@@ -55,6 +55,7 @@ pub mod reasons {
     pub const CREDENTIALS: &str = "CredentialsError";
     pub const GIT_ERROR: &str = "GitError";
     pub const VALUES_ERROR: &str = "ValuesFileError";
+    pub const SYNC_REQUEST_FAILED: &str = "SyncRequestFailed";
     pub const IDLE: &str = "Idle";
 }
 

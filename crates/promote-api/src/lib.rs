@@ -24,26 +24,10 @@ pub const DEFAULT_BRANCH: &str = "main";
 /// Most entries kept in `status.history`, newest first.
 pub const HISTORY_LIMIT: usize = 20;
 
-/// Annotations users (and `kubectl promote`) set on a Promotion.
+/// Annotations users set on a Promotion.
 pub mod annotations {
     /// Asks for an immediate reconcile; the value is any changing token (a timestamp).
     pub const RECONCILE_NOW: &str = "promote.dev/reconcile-now";
-    /// Asks to reset the source environment to the target's version (`kubectl promote reset`).
-    pub const RESET_SOURCE: &str = "promote.dev/reset-source";
-}
-
-/// Trailers the operator writes into its commits, so a restarted operator recognises them.
-pub mod trailers {
-    /// `Promotion: <namespace>/<name>`.
-    pub const PROMOTION: &str = "Promotion";
-    /// `Promote-Version: <version>`.
-    pub const VERSION: &str = "Promote-Version";
-    /// `Promote-Source: <environment>`.
-    pub const SOURCE: &str = "Promote-Source";
-    /// `Promote-Target: <environment>`.
-    pub const TARGET: &str = "Promote-Target";
-    /// `Approved-By: <who>`.
-    pub const APPROVED_BY: &str = "Approved-By";
 }
 
 /// The CRD as YAML, exactly as checked in under `crds/`.

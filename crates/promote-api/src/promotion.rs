@@ -98,7 +98,7 @@ pub struct PromotionSpec {
     #[serde(default)]
     pub trigger: Trigger,
 
-    /// The version a person approved for the target (written by `kubectl promote approve`).
+    /// The version a person approved for the target (set with `kubectl patch` or `kubectl edit`).
     /// With a Manual trigger only this version moves, and only while it is the source's
     /// current version.
     #[serde(default, skip_serializing_if = "Option::is_none")]

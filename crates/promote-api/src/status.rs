@@ -38,7 +38,7 @@ pub struct PromotionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
 
-    /// The most recent promotion (or rollback, or reset), with a timestamp per phase.
+    /// The most recent promotion (or rollback), with a timestamp per phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_promotion: Option<PromotionRecord>,
 
@@ -249,8 +249,6 @@ pub enum RecordKind {
     Promotion,
     /// The previous version was written back after a failed verification, or a pin.
     Rollback,
-    /// The source was reset to the target's version.
-    Reset,
 }
 
 /// How a promotion ended, or that it is still running.
@@ -273,7 +271,7 @@ pub enum PromotionResult {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PromotionRecord {
-    /// Promotion, rollback or reset.
+    /// Promotion or rollback.
     #[serde(default)]
     pub kind: RecordKind,
     /// The version written.

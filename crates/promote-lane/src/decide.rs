@@ -1,0 +1,155 @@
+//! The decision: a pure function from an [`Observation`] to a [`Plan`]. No I/O, no clock:
+//! everything comes in through the observation.
+
+use std::collections::VecDeque;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use promote_api::conditions::{self, reasons, types};
+use promote_api::{Phase, PromotionStatus};
+
+use crate::conditions::{
+    drifted_condition, policy_condition, promoting_condition, ready_condition, stalled_condition,
+    verified_condition,
+};
+use crate::machine::Lane;
+use crate::observation::{AppView, Failure, Observation};
+use crate::plan::{Effect, Note, Plan, Report, Requeue, TargetApp, Timing};
+use crate::spec::SpecError;
+use crate::views::{drift, environment_status, policy};
+
+/// What the lane should do next: the status that says so, and the effects to carry out.
+pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
+    let now = Time(obs.now);
+    let prev = &obs.previous;
+    let mut status = PromotionStatus {
+        observed_generation: obs.generation,
+        last_promotion: prev.last_promotion.clone(),
+        history: prev.history.clone(),
+        rejected_versions: prev.rejected_versions.clone(),
+        ..PromotionStatus::default()
+    };
+    let git = obs.git.as_ref().ok();
+    let source_values = git.and_then(|g| g.source.as_ref().ok());
+    let target_values = git.and_then(|g| g.target.as_ref().ok());
+    let spec = &obs.spec;
+    status.source = Some(environment_status(
+        obs,
+        &spec.source.environment,
+        git,
+        source_values,
+        &obs.source_app,
+        prev.source.as_ref(),
+        true,
+    ));
+    status.target = Some(environment_status(
+        obs,
+        &spec.target.environment,
+        git,
+        target_values,
+        &obs.target_app,
+        prev.target.as_ref(),
+        false,
+    ));
+    status.drift = Some(drift(obs, source_values, target_values));
+    status.policy = Some(policy(obs));
+
+    let mut lane = Lane {
+        obs,
+        timing,
+        now: obs.now,
+        status: &mut status,
+        notes: Vec::new(),
+        stalled: None,
+    };
+    let verdict = lane.run();
+    let (mut notes, stalled) = (lane.notes, lane.stalled);
+
+    status.phase = Some(verdict.phase);
+    status.message = Some(verdict.message.clone());
+    let generation = obs.generation;
+    let fresh = vec![
+        ready_condition(verdict.phase, &verdict.message, generation, &now),
+        drifted_condition(status.drift.as_ref(), generation, &now),
+        policy_condition(status.policy.as_ref(), generation, &now),
+        promoting_condition(status.last_promotion.as_ref(), generation, &now),
+        verified_condition(status.last_promotion.as_ref(), generation, &now),
+        stalled_condition(stalled.as_ref(), generation, &now),
+    ];
+    status.conditions = conditions::merge(&prev.conditions, fresh);
+
+    let mut effects = VecDeque::new();
+    if let Some(request) = verdict.write {
+        effects.push_back(Effect::RecordIntent {
+            status: Box::new(status.clone()),
+            notes: std::mem::take(&mut notes),
+        });
+        effects.push_back(Effect::Write(request));
+    }
+    Plan {
+        status,
+        notes,
+        requeue: Requeue::After(verdict.requeue),
+        effects,
+        generation,
+        idle: timing.idle,
+        target_app: target_app(obs),
+    }
+}
+
+/// The target Application, for the sync or refresh after a commit: a sync is requested only
+/// when auto-sync was seen off (an Application that could not be read gets a refresh).
+fn target_app(obs: &Observation) -> Option<TargetApp> {
+    let application = obs.spec.target.application.clone()?;
+    let manual_sync = match &obs.target_app {
+        AppView::Found(app) => !app.sync_policy.auto_sync,
+        _ => false,
+    };
+    Some(TargetApp {
+        application,
+        manual_sync,
+    })
+}
+
+/// The report for a spec that cannot be acted on: Stalled with the field and the fix, and
+/// nothing more until the Promotion changes. History and rejected versions are kept.
+pub fn invalid_spec(
+    error: &SpecError,
+    previous: &PromotionStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Report {
+    let now = Time(now);
+    let message = format!("the spec cannot be acted on: {error}");
+    let failure = Failure::permanent(reasons::INVALID_SPEC, message.clone());
+    let note = Note {
+        warning: true,
+        reason: reasons::INVALID_SPEC,
+        message: message.clone(),
+    };
+    let fresh = vec![
+        conditions::new(
+            types::READY,
+            false,
+            reasons::INVALID_SPEC,
+            &message,
+            generation,
+            &now,
+        ),
+        stalled_condition(Some(&failure), generation, &now),
+    ];
+    Report {
+        status: PromotionStatus {
+            observed_generation: generation,
+            phase: Some(Phase::Failed),
+            message: Some(message),
+            conditions: conditions::merge(&previous.conditions, fresh),
+            last_promotion: previous.last_promotion.clone(),
+            history: previous.history.clone(),
+            rejected_versions: previous.rejected_versions.clone(),
+            ..PromotionStatus::default()
+        },
+        notes: vec![note],
+        requeue: Requeue::AwaitChange,
+    }
+}

@@ -1,0 +1,187 @@
+//! A promotion in flight: written but not known to be pushed (write again), pushed and
+//! waiting for Argo CD (sync, health, the timeout), and the rollback when it fails.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use promote_api::{Phase, PromotionRecord, PromotionResult, RecordKind};
+use promote_argocd::{HealthStatus, SyncStatus};
+
+use super::{Lane, Verdict};
+use crate::observation::{AppView, GitView};
+use crate::record::{REJECTED_LIMIT, kind_word, short};
+
+impl Lane<'_> {
+    /// Carries the running record on.
+    pub(super) fn in_flight(
+        &mut self,
+        record: PromotionRecord,
+        git: &GitView,
+        source: &[String],
+        target: &[String],
+    ) -> Verdict {
+        match record.commit.clone() {
+            Some(commit) => self.verify(record, &commit, git),
+            None => self.write_again(record, source, target),
+        }
+    }
+
+    /// Decided but not known to be pushed: write again. The compare-and-swap stops a second
+    /// commit, and a commit of ours already on the branch is recognised.
+    fn write_again(
+        &mut self,
+        record: PromotionRecord,
+        source: &[String],
+        target: &[String],
+    ) -> Verdict {
+        let dst = &self.obs.spec.target.environment;
+        let previous = record.previous_version.clone().unwrap_or_default();
+        let values = if target[0] == record.version {
+            target.to_vec()
+        } else if target[0] == previous
+            && (source[0] == record.version || record.kind != RecordKind::Promotion)
+        {
+            let mut values = if record.kind == RecordKind::Promotion {
+                source.to_vec()
+            } else {
+                target.to_vec()
+            };
+            values[0] = record.version.clone();
+            values
+        } else {
+            let message = format!(
+                "{dst} changed to {} while promoting {} (expected {previous})",
+                target[0], record.version
+            );
+            return self.close(record, PromotionResult::Conflict, message, true);
+        };
+        let message = format!("writing {} to {dst}", record.version);
+        let request = self.write_request(
+            record.kind,
+            values,
+            target,
+            previous,
+            record.approved_by.clone(),
+        );
+        Verdict {
+            phase: Phase::Promoting,
+            message,
+            write: Some(request),
+            requeue: self.timing.active,
+        }
+    }
+
+    /// Pushed: waits for the target to be Synced at the commit and Healthy, within the
+    /// verification timeout.
+    fn verify(&mut self, mut record: PromotionRecord, commit: &str, git: &GitView) -> Verdict {
+        let spec = &self.obs.spec;
+        let dst = &spec.target.environment;
+        let timeout = spec.verification.timeout.value;
+        let started = record
+            .committed_at
+            .as_ref()
+            .or(record.started_at.as_ref())
+            .map_or(self.now, |t| t.0);
+        let overdue = self.now.duration_since(started).unsigned_abs() > timeout;
+
+        let (synced, healthy, state) = match &self.obs.target_app {
+            AppView::NotConfigured => (true, true, "no Application to verify".to_owned()),
+            AppView::Missing(name) => (false, false, format!("Application {name} does not exist")),
+            AppView::Error(f) => (false, false, f.message.clone()),
+            AppView::Found(app) => {
+                let synced =
+                    app.sync_status == SyncStatus::Synced && git.in_flight_synced == Some(true);
+                let healthy = app.health == HealthStatus::Healthy && app.health_trustworthy();
+                (
+                    synced,
+                    healthy,
+                    format!(
+                        "{} is {} at {} and {}",
+                        app.key(),
+                        app.sync_status.as_str(),
+                        app.sync_revision.as_deref().map_or("no revision", short),
+                        app.health.as_str()
+                    ),
+                )
+            }
+        };
+        if synced && record.synced_at.is_none() {
+            record.synced_at = Some(Time(self.now));
+        }
+        if synced && healthy {
+            record.healthy_at = Some(Time(self.now));
+            let message = format!(
+                "{} {} is synced and healthy in {dst} ({})",
+                kind_word(record.kind),
+                record.version,
+                short(commit)
+            );
+            return self.close(record, PromotionResult::Succeeded, message, false);
+        }
+        if overdue {
+            let message = format!(
+                "{} {} was not synced and healthy in {dst} within {}: {state}",
+                kind_word(record.kind),
+                record.version,
+                spec.verification.timeout.text
+            );
+            return self.fail_verification(record, message);
+        }
+        let phase = if synced {
+            Phase::Verifying
+        } else {
+            Phase::Syncing
+        };
+        let message = format!(
+            "{} {} committed {}; {state}",
+            kind_word(record.kind),
+            record.version,
+            short(commit)
+        );
+        self.status.last_promotion = Some(record);
+        Verdict::wait(phase, message, self.timing.active)
+    }
+
+    /// Verification failed: reject the version and, when asked, write the previous one back.
+    fn fail_verification(&mut self, record: PromotionRecord, message: String) -> Verdict {
+        let spec = &self.obs.spec;
+        let version = record.version.clone();
+        let previous = record.previous_version.clone();
+        let rollback =
+            spec.verification.rollback_on_failure && record.kind == RecordKind::Promotion;
+        if record.kind == RecordKind::Promotion && !self.status.rejected_versions.contains(&version)
+        {
+            self.status.rejected_versions.insert(0, version.clone());
+            self.status.rejected_versions.truncate(REJECTED_LIMIT);
+        }
+        let result = if rollback {
+            PromotionResult::RolledBack
+        } else {
+            PromotionResult::Failed
+        };
+        let outcome = self.close(record, result, message.clone(), true);
+        let (Some(previous), true) = (previous, rollback) else {
+            return outcome;
+        };
+        let target = match self
+            .obs
+            .git
+            .as_ref()
+            .ok()
+            .and_then(|g| g.target.as_ref().ok())
+        {
+            Some(t) => t.clone(),
+            None => return outcome,
+        };
+        if target[0] != version {
+            // Someone already moved the target; do not write over them.
+            return outcome;
+        }
+        let mut values = target.clone();
+        values[0] = previous;
+        self.start(
+            RecordKind::Rollback,
+            values,
+            &target,
+            Some("rollback".to_owned()),
+        )
+    }
+}

@@ -1,0 +1,206 @@
+//! The lane's state machine: idle (nothing in flight: hold, gate or start), in flight (a
+//! commit on its way through Argo CD), and the records it opens and closes.
+
+mod flight;
+mod idle;
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use promote_api::conditions::reasons;
+use promote_api::{Phase, PromotionRecord, PromotionResult, PromotionStatus, RecordKind};
+
+use crate::observation::{Failure, Observation};
+use crate::plan::{Note, Timing, WriteFrom, WriteRequest};
+use crate::record::{finish, kind_word, push_history};
+
+/// A lane whose reads fail is looked at again no sooner than this.
+const RETRY_FLOOR: Duration = Duration::from_secs(10);
+
+/// Where the lane stands after this look, and the one write it wants, if any.
+#[derive(Debug)]
+pub(crate) struct Verdict {
+    pub(crate) phase: Phase,
+    pub(crate) message: String,
+    pub(crate) write: Option<WriteRequest>,
+    pub(crate) requeue: Duration,
+}
+
+impl Verdict {
+    fn wait(phase: Phase, message: String, requeue: Duration) -> Self {
+        Self {
+            phase,
+            message,
+            write: None,
+            requeue,
+        }
+    }
+}
+
+/// One decision in the making: the observation, and the status it is building.
+pub(crate) struct Lane<'a> {
+    pub(crate) obs: &'a Observation,
+    pub(crate) timing: &'a Timing,
+    pub(crate) now: Timestamp,
+    pub(crate) status: &'a mut PromotionStatus,
+    pub(crate) notes: Vec<Note>,
+    pub(crate) stalled: Option<Failure>,
+}
+
+impl Lane<'_> {
+    /// Decides: report a failure to read, carry an in-flight promotion on, or look at the
+    /// idle lane.
+    pub(crate) fn run(&mut self) -> Verdict {
+        let obs = self.obs;
+        let git = match &obs.git {
+            Ok(git) => git,
+            Err(f) => return self.failure(f, "cannot read the repository"),
+        };
+        let source = match &git.source {
+            Ok(v) => v,
+            Err(f) => return self.failure(f, "cannot read the source values file"),
+        };
+        let target = match &git.target {
+            Ok(v) => v,
+            Err(f) => return self.failure(f, "cannot read the target values file"),
+        };
+        if source.is_empty() || target.is_empty() {
+            let f = Failure::permanent(
+                reasons::VALUES_ERROR,
+                "the release files gave no values for spec.fields",
+            );
+            return self.failure(&f, "nothing to promote");
+        }
+        if let Some(record) = self.status.last_promotion.clone()
+            && record.result == PromotionResult::Running
+        {
+            return self.in_flight(record, git, source, target);
+        }
+        self.idle(source, target)
+    }
+
+    /// A failure to read: retried soon when it may pass, otherwise Stalled.
+    fn failure(&mut self, f: &Failure, context: &str) -> Verdict {
+        let message = format!("{context}: {}", f.message);
+        if f.retryable {
+            let phase = self.obs.previous.phase.unwrap_or(Phase::InSync);
+            return Verdict::wait(
+                phase,
+                format!("{message} (retrying)"),
+                self.timing.active.max(RETRY_FLOOR),
+            );
+        }
+        self.stalled = Some(f.clone());
+        Verdict::wait(Phase::Failed, message, self.timing.idle)
+    }
+
+    /// Opens a record and asks for the commit that writes `values` over `target`.
+    fn start(
+        &mut self,
+        kind: RecordKind,
+        values: Vec<String>,
+        target: &[String],
+        approved_by: Option<String>,
+    ) -> Verdict {
+        let spec = &self.obs.spec;
+        let record = PromotionRecord {
+            kind,
+            version: values[0].clone(),
+            previous_version: Some(target[0].clone()),
+            approved_by: approved_by.clone(),
+            started_at: Some(Time(self.now)),
+            result: PromotionResult::Running,
+            ..PromotionRecord::default()
+        };
+        let message = format!(
+            "{} {} -> {} in {}",
+            kind_word(kind),
+            target[0],
+            values[0],
+            spec.target.environment
+        );
+        self.notes.push(Note {
+            warning: false,
+            reason: reasons::COMMITTED,
+            message: format!("starting {message}"),
+        });
+        self.status.last_promotion = Some(record);
+        let request = self.write_request(kind, values, target, target[0].clone(), approved_by);
+        Verdict {
+            phase: Phase::Promoting,
+            message,
+            write: Some(request),
+            requeue: self.timing.active,
+        }
+    }
+
+    /// The commit for a record of `kind`: a promotion copies from the source file, a pin or
+    /// rollback writes the given values.
+    fn write_request(
+        &self,
+        kind: RecordKind,
+        values: Vec<String>,
+        expected: &[String],
+        previous: String,
+        approved_by: Option<String>,
+    ) -> WriteRequest {
+        let spec = &self.obs.spec;
+        let from = match kind {
+            RecordKind::Promotion => WriteFrom::SourceFile {
+                file: spec.source.values_file.clone(),
+                environment: spec.source.environment.clone(),
+            },
+            RecordKind::Rollback if spec.pinned() == Some(values[0].as_str()) => {
+                WriteFrom::Values { label: "pin" }
+            }
+            RecordKind::Rollback => WriteFrom::Values { label: "rollback" },
+        };
+        WriteRequest {
+            kind,
+            file: spec.target.values_file.clone(),
+            environment: spec.target.environment.clone(),
+            from,
+            version: values[0].clone(),
+            previous,
+            values,
+            expected: expected.to_vec(),
+            approved_by,
+        }
+    }
+
+    /// Ends the in-flight record with `result`, with an Event.
+    fn close(
+        &mut self,
+        mut record: PromotionRecord,
+        result: PromotionResult,
+        message: String,
+        warning: bool,
+    ) -> Verdict {
+        finish(&mut record, result, self.now, &message);
+        push_history(&mut self.status.history, &record);
+        self.notes.push(Note {
+            warning,
+            reason: match result {
+                PromotionResult::Succeeded if record.kind == RecordKind::Rollback => {
+                    reasons::ROLLED_BACK
+                }
+                PromotionResult::Succeeded => reasons::PROMOTED,
+                PromotionResult::Conflict => reasons::CONFLICT,
+                _ => reasons::FAILED,
+            },
+            message: message.clone(),
+        });
+        let phase = match (result, record.kind) {
+            (PromotionResult::Succeeded, RecordKind::Rollback)
+                if self.obs.spec.pinned().is_none() =>
+            {
+                Phase::RolledBack
+            }
+            (PromotionResult::Succeeded, _) => Phase::Promoted,
+            _ => Phase::Failed,
+        };
+        self.status.last_promotion = Some(record);
+        Verdict::wait(phase, message, self.timing.active)
+    }
+}

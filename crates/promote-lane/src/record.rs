@@ -1,0 +1,35 @@
+//! Promotion records: how one ends, the bounded history, and the words messages use.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use promote_api::{HISTORY_LIMIT, PromotionRecord, PromotionResult, RecordKind};
+
+/// Most versions remembered as rejected.
+pub(crate) const REJECTED_LIMIT: usize = 50;
+
+/// Ends the record with `result` at `now`.
+pub(crate) fn finish(record: &mut PromotionRecord, result: PromotionResult, now: Timestamp, message: &str) {
+    record.result = result;
+    record.finished_at = Some(Time(now));
+    record.message = Some(message.to_owned());
+}
+
+/// Puts the record first in the history (replacing an earlier copy), keeping the newest few.
+pub(crate) fn push_history(history: &mut Vec<PromotionRecord>, record: &PromotionRecord) {
+    history.retain(|h| !(h.version == record.version && h.started_at == record.started_at));
+    history.insert(0, record.clone());
+    history.truncate(HISTORY_LIMIT);
+}
+
+/// "promotion" or "rollback", for messages.
+pub(crate) fn kind_word(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Promotion => "promotion",
+        RecordKind::Rollback => "rollback",
+    }
+}
+
+/// The first 12 characters of a commit id.
+pub fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}

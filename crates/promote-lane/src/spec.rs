@@ -1,0 +1,350 @@
+//! The validated spec: a `Promotion`'s spec parsed once, durations parsed, defaults applied,
+//! fields, paths and versions checked. Every invalid input is one [`SpecError`] naming the
+//! field and the fix; nothing a user wrote is replaced by a silent default.
+
+use std::time::Duration;
+
+use promote_api::{Approval, ApplicationRef, PromotionSpec, Trigger};
+
+use crate::duration::parse_duration;
+
+/// A lane's spec, valid by construction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneSpec {
+    /// The repository and branch both release files live on.
+    pub repository: RepositorySpec,
+    /// The environment versions come from.
+    pub source: Side,
+    /// The environment versions go to.
+    pub target: Side,
+    /// The fields that cross, in order; the first is the version. Never empty, no duplicates.
+    pub fields: Vec<String>,
+    /// Manual (approval) or Auto.
+    pub trigger: Trigger,
+    /// The approval, with a valid version.
+    pub approval: Option<Approval>,
+    /// What must hold in the source before a version moves.
+    pub gates: GateSpec,
+    /// How a promotion is verified in the target.
+    pub verification: VerificationSpec,
+    /// The version the target is held at, when set (never empty).
+    pub pin: Option<String>,
+    /// Nothing is committed while set.
+    pub suspend: bool,
+}
+
+/// Where the release files live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositorySpec {
+    /// The repository URL as written (the git engine parses it).
+    pub url: String,
+    /// The branch.
+    pub branch: String,
+    /// The Secret, in the lane's namespace, holding the credentials.
+    pub credentials_secret: Option<String>,
+}
+
+/// One environment of the lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Side {
+    /// The environment's name.
+    pub environment: String,
+    /// Its release values file, relative to the repository root.
+    pub values_file: String,
+    /// Its Argo CD Application, when the lane names one.
+    pub application: Option<ApplicationRef>,
+    /// The self-heal setting the lane expects on that Application.
+    pub expected_self_heal: bool,
+}
+
+/// The source gates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateSpec {
+    /// The source Application must be Synced at a revision holding the version.
+    pub source_synced: bool,
+    /// The source Application must be Healthy.
+    pub source_healthy: bool,
+    /// How long the version must have been running healthy in the source.
+    pub soak: Option<Written<Duration>>,
+}
+
+/// How a promotion is verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationSpec {
+    /// How long the target has to be Synced at the commit and Healthy.
+    pub timeout: Written<Duration>,
+    /// Write the previous version back when verification fails.
+    pub rollback_on_failure: bool,
+}
+
+/// A parsed value together with the text the user wrote, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written<T> {
+    /// The parsed value.
+    pub value: T,
+    /// As written in the spec.
+    pub text: String,
+}
+
+/// Why a spec cannot be acted on: the field, what is wrong with it, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}; {fix}")]
+pub struct SpecError {
+    /// The field's path in the spec, such as `spec.gates.soakTime`.
+    pub field: String,
+    /// What kind of problem it is.
+    pub kind: SpecErrorKind,
+    /// What is wrong, with the offending value.
+    pub problem: String,
+    /// What to change.
+    pub fix: String,
+}
+
+/// The kinds of [`SpecError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecErrorKind {
+    /// A required value is empty.
+    Empty,
+    /// A list holds the same value twice.
+    Duplicate,
+    /// Two values that must differ are the same.
+    Same,
+    /// Not a duration such as `10m`.
+    Duration,
+    /// Not a version (OCI tag, digest, or both).
+    Version,
+    /// Not a field path such as `image.tag`.
+    FieldPath,
+    /// Not a path inside the repository.
+    RepositoryPath,
+}
+
+fn error(field: &str, kind: SpecErrorKind, problem: String, fix: &str) -> SpecError {
+    SpecError {
+        field: field.to_owned(),
+        kind,
+        problem,
+        fix: fix.to_owned(),
+    }
+}
+
+impl LaneSpec {
+    /// Validates `spec`; the first problem found is the error.
+    pub fn parse(spec: &PromotionSpec) -> Result<Self, SpecError> {
+        let repository = repository(spec)?;
+        let source = side(&spec.source, "spec.source", spec.source_expected_self_heal())?;
+        let target = side(&spec.target, "spec.target", spec.target_expected_self_heal())?;
+        if source.values_file == target.values_file {
+            return Err(error(
+                "spec.target.valuesFile",
+                SpecErrorKind::Same,
+                format!("{:?} is also the source's values file", target.values_file),
+                "a lane copies from one file into another: name the target environment's release file",
+            ));
+        }
+        if source.environment == target.environment {
+            return Err(error(
+                "spec.target.environment",
+                SpecErrorKind::Same,
+                format!("{:?} is also the source environment", target.environment),
+                "name the environment the versions go to",
+            ));
+        }
+        let fields = fields(&spec.fields)?;
+        let approval = match &spec.approval {
+            Some(a) => {
+                version(&a.version, "spec.approval.version")?;
+                Some(a.clone())
+            }
+            None => None,
+        };
+        let pin = match spec.pin.as_deref() {
+            None | Some("") => None,
+            Some(p) => Some(version(p, "spec.pin")?),
+        };
+        let soak = match spec.gates.soak_time.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(duration(text, "spec.gates.soakTime")?),
+        };
+        let timeout = duration(&spec.verification.timeout, "spec.verification.timeout")?;
+        if timeout.value.is_zero() {
+            return Err(error(
+                "spec.verification.timeout",
+                SpecErrorKind::Duration,
+                format!("{:?} leaves no time to verify", timeout.text),
+                "set a positive duration such as 10m",
+            ));
+        }
+        Ok(Self {
+            repository,
+            source,
+            target,
+            fields,
+            trigger: spec.trigger,
+            approval,
+            gates: GateSpec {
+                source_synced: spec.gates.source_synced,
+                source_healthy: spec.gates.source_healthy,
+                soak,
+            },
+            verification: VerificationSpec {
+                timeout,
+                rollback_on_failure: spec.verification.rollback_on_failure,
+            },
+            pin,
+            suspend: spec.suspend,
+        })
+    }
+
+    /// The version (first field) the target is pinned at.
+    pub fn pinned(&self) -> Option<&str> {
+        self.pin.as_deref()
+    }
+}
+
+fn repository(spec: &PromotionSpec) -> Result<RepositorySpec, SpecError> {
+    let r = &spec.repository;
+    if r.url.trim().is_empty() {
+        return Err(error(
+            "spec.repository.url",
+            SpecErrorKind::Empty,
+            "is empty".to_owned(),
+            "set the repository's https://, ssh:// or file:// URL",
+        ));
+    }
+    let bad_branch = r.branch.is_empty()
+        || r.branch.starts_with("refs/")
+        || r.branch.starts_with('-')
+        || r.branch.contains("..")
+        || r.branch.chars().any(|c| c.is_whitespace() || c.is_control());
+    if bad_branch {
+        return Err(error(
+            "spec.repository.branch",
+            SpecErrorKind::Empty,
+            format!("{:?} is not a branch name", r.branch),
+            "name a branch such as main (not a ref path)",
+        ));
+    }
+    Ok(RepositorySpec {
+        url: r.url.clone(),
+        branch: r.branch.clone(),
+        credentials_secret: r.credentials.as_ref().map(|c| c.secret_name.clone()),
+    })
+}
+
+/// `expected_self_heal` is the API's default applied (off for the source, on for the target).
+fn side(
+    env: &promote_api::Environment,
+    at: &str,
+    expected_self_heal: bool,
+) -> Result<Side, SpecError> {
+    if env.environment.trim().is_empty() {
+        return Err(error(
+            &format!("{at}.environment"),
+            SpecErrorKind::Empty,
+            "is empty".to_owned(),
+            "name the environment, such as dev or prod",
+        ));
+    }
+    repository_path(&env.values_file, &format!("{at}.valuesFile"))?;
+    if let Some(app) = &env.application
+        && (app.name.is_empty() || app.namespace.is_empty())
+    {
+        return Err(error(
+            &format!("{at}.application"),
+            SpecErrorKind::Empty,
+            "names no Application".to_owned(),
+            "set name (and namespace, default argocd) or remove application",
+        ));
+    }
+    Ok(Side {
+        environment: env.environment.clone(),
+        values_file: env.values_file.clone(),
+        application: env.application.clone(),
+        expected_self_heal,
+    })
+}
+
+/// The git engine confines paths again; checking here names the field.
+fn repository_path(path: &str, field: &str) -> Result<(), SpecError> {
+    let problem = if path.is_empty() {
+        Some("is empty")
+    } else if path.starts_with('/') {
+        Some("is absolute")
+    } else if path.split('/').any(|c| c == "..") {
+        Some("leaves the repository through ..")
+    } else if path.split('/').any(|c| c == ".git") {
+        Some("points into .git")
+    } else if path.ends_with('/') || path.split('/').any(str::is_empty) {
+        Some("is not a file path")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(error(
+            field,
+            SpecErrorKind::RepositoryPath,
+            format!("{path:?} {p}"),
+            "give the release values file's path relative to the repository root, such as deploy/env/release-prod/app.yaml",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn fields(fields: &[String]) -> Result<Vec<String>, SpecError> {
+    if fields.is_empty() {
+        return Err(error(
+            "spec.fields",
+            SpecErrorKind::Empty,
+            "lists no field".to_owned(),
+            "list the fields to promote, the version first (default [image.tag])",
+        ));
+    }
+    for (i, f) in fields.iter().enumerate() {
+        if let Err(e) = promote_values::ValuePath::parse(f) {
+            return Err(error(
+                &format!("spec.fields[{i}]"),
+                SpecErrorKind::FieldPath,
+                format!("{f:?} is not a field path: {e}"),
+                "write a dotted path such as image.tag, sidecars[1].tag or labels.\"app.kubernetes.io/version\"",
+            ));
+        }
+        if fields[..i].contains(f) {
+            return Err(error(
+                &format!("spec.fields[{i}]"),
+                SpecErrorKind::Duplicate,
+                format!("{f:?} is listed twice"),
+                "list each field once",
+            ));
+        }
+    }
+    Ok(fields.to_vec())
+}
+
+fn version(v: &str, field: &str) -> Result<String, SpecError> {
+    promote_values::validate_version(v)
+        .map(|_| v.to_owned())
+        .map_err(|e| {
+            error(
+                field,
+                SpecErrorKind::Version,
+                format!("{v:?} is not a version: {e}"),
+                promote_api::version::CEL_MESSAGE,
+            )
+        })
+}
+
+fn duration(text: &str, field: &str) -> Result<Written<Duration>, SpecError> {
+    match parse_duration(text) {
+        Some(value) => Ok(Written {
+            value,
+            text: text.to_owned(),
+        }),
+        None => Err(error(
+            field,
+            SpecErrorKind::Duration,
+            format!("{text:?} is not a duration"),
+            "write a duration such as 30s, 10m or 1h30m",
+        )),
+    }
+}
