@@ -6,7 +6,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use promote_api::conditions::{self, reasons};
 use promote_api::{Phase, PromotionResult};
 
-use crate::conditions::{promoting_condition, ready_condition, stalled_condition, verified_condition};
+use crate::conditions::{
+    promoting_condition, ready_condition, stalled_condition, verified_condition,
+};
 use crate::observation::Failure;
 use crate::plan::{Effect, EffectOutcome, Note, Plan, Requeue, SyncResult, WriteResult};
 use crate::record::{finish, kind_word, push_history, short};
@@ -174,7 +176,12 @@ fn annotate(plan: &mut Plan, what: String, now: Timestamp) {
 fn set_phase(plan: &mut Plan, phase: Phase, message: String, now: Timestamp) {
     plan.status.conditions = conditions::merge(
         &plan.status.conditions,
-        vec![ready_condition(phase, &message, plan.generation, &Time(now))],
+        vec![ready_condition(
+            phase,
+            &message,
+            plan.generation,
+            &Time(now),
+        )],
     );
     plan.status.phase = Some(phase);
     plan.status.message = Some(message);

@@ -8,7 +8,12 @@ use promote_api::{HISTORY_LIMIT, PromotionRecord, PromotionResult, RecordKind};
 pub(crate) const REJECTED_LIMIT: usize = 50;
 
 /// Ends the record with `result` at `now`.
-pub(crate) fn finish(record: &mut PromotionRecord, result: PromotionResult, now: Timestamp, message: &str) {
+pub(crate) fn finish(
+    record: &mut PromotionRecord,
+    result: PromotionResult,
+    now: Timestamp,
+    message: &str,
+) {
     record.result = result;
     record.finished_at = Some(Time(now));
     record.message = Some(message.to_owned());

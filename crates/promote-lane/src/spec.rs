@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use promote_api::{Approval, ApplicationRef, PromotionSpec, Trigger};
+use promote_api::{ApplicationRef, Approval, PromotionSpec, Trigger};
 
 use crate::duration::parse_duration;
 
@@ -132,8 +132,16 @@ impl LaneSpec {
     /// Validates `spec`; the first problem found is the error.
     pub fn parse(spec: &PromotionSpec) -> Result<Self, SpecError> {
         let repository = repository(spec)?;
-        let source = side(&spec.source, "spec.source", spec.source_expected_self_heal())?;
-        let target = side(&spec.target, "spec.target", spec.target_expected_self_heal())?;
+        let source = side(
+            &spec.source,
+            "spec.source",
+            spec.source_expected_self_heal(),
+        )?;
+        let target = side(
+            &spec.target,
+            "spec.target",
+            spec.target_expected_self_heal(),
+        )?;
         if source.values_file == target.values_file {
             return Err(error(
                 "spec.target.valuesFile",
@@ -216,7 +224,9 @@ fn repository(spec: &PromotionSpec) -> Result<RepositorySpec, SpecError> {
         || r.branch.starts_with("refs/")
         || r.branch.starts_with('-')
         || r.branch.contains("..")
-        || r.branch.chars().any(|c| c.is_whitespace() || c.is_control());
+        || r.branch
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control());
     if bad_branch {
         return Err(error(
             "spec.repository.branch",

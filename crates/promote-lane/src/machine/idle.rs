@@ -214,10 +214,7 @@ impl Lane<'_> {
                 .map(|t| t.0);
             let Some(since) = since else {
                 return Some((
-                    format!(
-                        "gate: soak time {} starts once {env} is healthy",
-                        soak.text
-                    ),
+                    format!("gate: soak time {} starts once {env} is healthy", soak.text),
                     None,
                 ));
             };

@@ -6,7 +6,11 @@ use promote_argocd::SyncStatus;
 use crate::observation::{AppView, Observation};
 
 /// Release drift and live drift of both environments.
-pub(crate) fn drift(obs: &Observation, source: Option<&Vec<String>>, target: Option<&Vec<String>>) -> Drift {
+pub(crate) fn drift(
+    obs: &Observation,
+    source: Option<&Vec<String>>,
+    target: Option<&Vec<String>>,
+) -> Drift {
     let spec = &obs.spec;
     let release = match (source, target) {
         (Some(s), Some(t)) if s != t => {
@@ -120,4 +124,3 @@ fn live_drift(app: &AppView, git_version: Option<&String>, fields: &[String]) ->
         overridden_fields: overridden,
     }
 }
-

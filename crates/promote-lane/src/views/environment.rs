@@ -66,4 +66,3 @@ pub(crate) fn environment_status(
     };
     st
 }
-

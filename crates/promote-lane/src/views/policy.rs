@@ -68,4 +68,3 @@ fn policy_check(app: &AppView, expected: bool, env: &str, side: &str) -> Option<
         }
     }
 }
-
