@@ -18,7 +18,7 @@ use serde_json::json;
 #[derive(Debug, PartialEq)]
 pub enum Action {
     None,
-    Write(WriteRequest),
+    Write(Box<WriteRequest>),
 }
 
 /// A plan, seen as a table row: status, the write, requeue, Events (the intent's included).
@@ -37,7 +37,7 @@ impl Decision {
         for effect in plan.effects() {
             match effect {
                 Effect::RecordIntent { notes: n, .. } => notes.extend(n.iter().cloned()),
-                Effect::Write(w) => action = Action::Write(w.clone()),
+                Effect::Write(w) => action = Action::Write(Box::new(w.clone())),
                 _ => {}
             }
         }
