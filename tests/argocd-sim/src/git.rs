@@ -144,12 +144,9 @@ impl GitReader {
         } else {
             format!("{sha}:{path}")
         };
-        let out = Command::new("git")
+        let out = git()
             .args(["rev-parse", "--verify", "--quiet", &spec])
             .current_dir(dir)
-            .envs(base_env())
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
             .output();
         let out = self.bounded("git rev-parse", out).await?;
         if out.status.success() {
@@ -185,14 +182,11 @@ impl GitReader {
     }
 
     async fn has_commit(&self, dir: &Path, sha: &str) -> bool {
-        let out = Command::new("git")
+        let out = git()
             .args(["cat-file", "-e", &format!("{sha}^{{commit}}")])
             .current_dir(dir)
-            .envs(base_env())
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
             .status();
         matches!(
             tokio::time::timeout(self.config.git_timeout, out).await,
@@ -222,13 +216,8 @@ impl GitReader {
     /// Runs git with the credentials for `url` (when it talks to a remote) and returns stdout.
     async fn run(&self, url: &str, dir: Option<&Path>, args: &[String]) -> Result<String> {
         let described = describe(args);
-        let mut cmd = Command::new("git");
-        cmd.args(args)
-            .envs(base_env())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut cmd = git();
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
@@ -271,16 +260,16 @@ impl GitReader {
     }
 }
 
-/// An environment that ignores the user's and the system's git configuration and never prompts.
-fn base_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("GIT_CONFIG_NOSYSTEM", "1"),
-        ("GIT_CONFIG_GLOBAL", "/dev/null"),
-        ("GIT_TERMINAL_PROMPT", "0"),
-        ("GIT_ASKPASS", "/bin/false"),
-        ("SSH_ASKPASS", "/bin/false"),
-        ("LC_ALL", "C"),
-    ]
+/// The fixtures' git (`promote_gitserver::git`: no user or system configuration, English
+/// messages), as a command that never prompts for a secret and dies with its handle.
+fn git() -> Command {
+    let mut cmd = Command::from(promote_gitserver::git());
+    // Fail instead of asking; `apply_auth` supplies whatever credentials there are.
+    cmd.env("GIT_ASKPASS", "/bin/false")
+        .env("SSH_ASKPASS", "/bin/false")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
 }
 
 /// Hands credentials to git without putting them on a command line: a password through a

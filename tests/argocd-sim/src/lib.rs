@@ -33,9 +33,11 @@
 //! This crate must not depend on `promote-argocd`, `promote-git` or `promote-controller`: it is
 //! the independent counterpart the operator's reading and writing of Applications is checked
 //! against. (It reads one scalar of a values file with `promote_values::get`, as asked of every
-//! reader of values files in the project.) It reaches Git only through the `git` program and
+//! reader of values files in the project.) It reaches Git only through the `git` program
+//! (started as `promote_gitserver::git()` does, with no user or system configuration) and
 //! Kubernetes only through the `kube::Client` it is given, so it works with any API server and
-//! any git server the tests start, and never depends on their crates' internals.
+//! any git server the tests start, and never depends on their crates' internals. Its waits go
+//! through `promote_testsupport::wait_until`, like every test suite's.
 
 mod config;
 mod error;

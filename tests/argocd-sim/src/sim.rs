@@ -8,6 +8,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
+use promote_testsupport::wait_until;
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -26,6 +27,8 @@ use crate::spec::{AppSpec, OperationRequest};
 const MAX_CONFLICTS: usize = 8;
 /// How many distinct recent errors the handle keeps for failure messages.
 const MAX_ERRORS: usize = 20;
+/// How often [`SimulatorHandle::wait_rounds`] reads the round counter (rounds take longer).
+const ROUNDS_POLL: Duration = Duration::from_millis(20);
 
 /// The Argo CD simulator. See the crate documentation for what it does and does not do.
 #[derive(Debug)]
@@ -127,25 +130,28 @@ impl SimulatorHandle {
     }
 
     /// Waits until `n` whole rounds have run after this call, so that anything written before
-    /// the call has been seen `n` times. For asserting that something does *not* change.
+    /// the call has been seen `n` times: the positive signal to wait for before asserting
+    /// that something did *not* change.
     pub async fn wait_rounds(&self, n: u64, timeout: Duration) -> Result<()> {
-        let mut rounds = self.rounds.clone();
         // The round under way may have listed the objects before the call: skip it.
-        let goal = *rounds.borrow_and_update() + n + 1;
-        let wait = async {
-            while *rounds.borrow_and_update() < goal {
-                rounds.changed().await.map_err(|_| Error::Stopped)?;
+        let goal = self.rounds() + n + 1;
+        let what = format!("the simulator has finished round {goal}");
+        wait_until(what, timeout, ROUNDS_POLL, async || {
+            if self.rounds() >= goal {
+                Ok(Some(()))
+            } else if self.rounds.has_changed().is_err() {
+                Err(Error::Stopped.to_string())
+            } else {
+                Err(format!("{} rounds done, waiting for {goal}", self.rounds()))
             }
-            Ok(())
-        };
-        tokio::time::timeout(timeout, wait)
-            .await
-            .map_err(|_| Error::WaitTimeout {
-                app: "(all)".into(),
-                timeout,
-                last: format!("{} rounds done, waiting for {goal}", self.rounds()),
-                recent_errors: self.errors(),
-            })?
+        })
+        .await
+        .map_err(|t| Error::WaitTimeout {
+            app: "(all)".into(),
+            timeout,
+            last: t.last.unwrap_or_default(),
+            recent_errors: self.errors(),
+        })
     }
 
     /// Waits until the Application satisfies `predicate` (every version is seen, through a

@@ -4,8 +4,10 @@ use std::fmt;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{DynamicObject, WatchEvent, WatchParams};
+use futures::stream::BoxStream;
+use kube::api::{Api, DynamicObject, WatchEvent, WatchParams};
 use kube::{Client, ResourceExt};
+use promote_testsupport::wait_until;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -195,6 +197,7 @@ where
     wait_for_with_errors(client, app, predicate, timeout, Vec::new).await
 }
 
+/// [`wait_for`], with the simulator's recent errors in the timeout error.
 pub(crate) async fn wait_for_with_errors<F, E>(
     client: &Client,
     app: &AppRef,
@@ -206,70 +209,102 @@ where
     F: FnMut(&AppSnapshot) -> bool,
     E: Fn() -> Vec<String>,
 {
-    let api = crate::applications(client.clone(), &app.namespace);
-    let deadline = Instant::now() + timeout;
-    let mut last: Option<AppSnapshot> = None;
-    let timed_out = |last: &Option<AppSnapshot>| Error::WaitTimeout {
+    let mut versions = Versions {
+        api: crate::applications(client.clone(), &app.namespace),
+        app,
+        deadline: Instant::now() + timeout,
+        stream: None,
+    };
+    let what = format!("Application {app} looks as expected");
+    wait_until(what, timeout, NEXT_VERSION_PACE, async || {
+        match versions.next().await? {
+            Seen::Version(object) => {
+                let snapshot = AppSnapshot::new(*object);
+                if predicate(&snapshot) {
+                    Ok(Some(snapshot))
+                } else {
+                    Err(snapshot.summary())
+                }
+            }
+            Seen::Gone => Err("not found".to_owned()),
+            Seen::Nothing => Ok(None),
+        }
+    })
+    .await
+    .map_err(|t| Error::WaitTimeout {
         app: app.to_string(),
         timeout,
-        last: last
-            .as_ref()
-            .map_or_else(|| "not found".to_owned(), AppSnapshot::summary),
+        last: t.last.unwrap_or_else(|| "nothing read yet".to_owned()),
         recent_errors: recent_errors(),
-    };
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return Err(timed_out(&last));
-        }
-        let current = tokio::time::timeout_at(deadline, api.get_opt(&app.name))
-            .await
-            .map_err(|_| timed_out(&last))?
-            .map_err(|e| Error::kube(format!("reading Application {app}"), e))?;
-        let version = match current {
-            Some(object) => {
-                let snapshot = AppSnapshot::new(object);
-                if predicate(&snapshot) {
-                    return Ok(snapshot);
-                }
-                let version = snapshot.object.resource_version().unwrap_or_default();
-                last = Some(snapshot);
-                version
-            }
-            None => "0".to_owned(),
+    })
+}
+
+/// How often [`wait_for`] may take the next version; a watch delivers versions as they
+/// come, so this only paces bursts and re-reads after a failed watch.
+const NEXT_VERSION_PACE: Duration = Duration::from_millis(50);
+
+/// What one look at an Application found.
+enum Seen {
+    /// A version of the object.
+    Version(Box<DynamicObject>),
+    /// The object does not exist (now, or any more).
+    Gone,
+    /// Nothing new (a bookmark, or the watch ended and is started again next time).
+    Nothing,
+}
+
+/// Every version of one Application, in order: a read, then a watch from the version read,
+/// and a new read when the watch ends or fails.
+struct Versions<'a> {
+    api: Api<DynamicObject>,
+    app: &'a AppRef,
+    deadline: Instant,
+    stream: Option<BoxStream<'static, kube::Result<WatchEvent<DynamicObject>>>>,
+}
+
+impl Versions<'_> {
+    /// The next version; an error when the object cannot be read or watched.
+    async fn next(&mut self) -> std::result::Result<Seen, String> {
+        let Some(stream) = self.stream.as_mut() else {
+            return self.read_and_watch().await;
         };
+        match stream.next().await {
+            Some(Ok(WatchEvent::Added(object) | WatchEvent::Modified(object))) => {
+                Ok(Seen::Version(Box::new(object)))
+            }
+            Some(Ok(WatchEvent::Deleted(_))) => Ok(Seen::Gone),
+            Some(Ok(WatchEvent::Bookmark(_))) => Ok(Seen::Nothing),
+            // An expired resourceVersion, a dropped connection or the server's watch timeout:
+            // read the object again and watch from there.
+            Some(Ok(WatchEvent::Error(_)) | Err(_)) | None => {
+                self.stream = None;
+                Ok(Seen::Nothing)
+            }
+        }
+    }
+
+    async fn read_and_watch(&mut self) -> std::result::Result<Seen, String> {
+        let app = self.app;
+        let current = self
+            .api
+            .get_opt(&app.name)
+            .await
+            .map_err(|e| Error::kube(format!("reading Application {app}"), e).to_string())?;
+        let version = current.as_ref().map_or_else(
+            || "0".to_owned(),
+            |object| object.resource_version().unwrap_or_default(),
+        );
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
         let secs = u32::try_from(remaining.as_secs().clamp(1, 290)).unwrap_or(290);
         let params = WatchParams::default()
             .fields(&format!("metadata.name={}", app.name))
             .timeout(secs);
-        let stream = tokio::time::timeout_at(deadline, api.watch(&params, &version))
+        let stream = self
+            .api
+            .watch(&params, &version)
             .await
-            .map_err(|_| timed_out(&last))?
-            .map_err(|e| Error::kube(format!("watching Application {app}"), e))?;
-        let mut stream = std::pin::pin!(stream);
-        loop {
-            let Ok(next) = tokio::time::timeout_at(deadline, stream.next()).await else {
-                return Err(timed_out(&last));
-            };
-            match next {
-                Some(Ok(WatchEvent::Added(object) | WatchEvent::Modified(object))) => {
-                    let snapshot = AppSnapshot::new(object);
-                    if predicate(&snapshot) {
-                        return Ok(snapshot);
-                    }
-                    last = Some(snapshot);
-                }
-                Some(Ok(WatchEvent::Deleted(_))) => last = None,
-                Some(Ok(WatchEvent::Bookmark(_))) => {}
-                // Expired resourceVersion or a dropped connection: read the object again and
-                // watch from there, without spinning on an API server that keeps failing.
-                Some(Ok(WatchEvent::Error(_)) | Err(_)) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    break;
-                }
-                // The server ended the watch (its timeout).
-                None => break,
-            }
-        }
+            .map_err(|e| Error::kube(format!("watching Application {app}"), e).to_string())?;
+        self.stream = Some(stream.boxed());
+        Ok(current.map_or(Seen::Gone, |object| Seen::Version(Box::new(object))))
     }
 }

@@ -1,4 +1,5 @@
-//! One server process: spawn, wait until ready, stop by PID, reap.
+//! One server process: spawn, wait until ready, stop by PID, reap; and the fixture's one
+//! polling loop.
 
 use std::ffi::OsString;
 use std::fs;
@@ -18,8 +19,36 @@ use crate::error::{Error, Result};
 /// How long a server may take to come up on a loaded two-core machine.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How often a starting server's log and exit status are checked.
+const START_POLL: Duration = Duration::from_millis(10);
+
 /// How long `stop` lets the server's children (finishing connections, CGI) end on their own.
 const STOP_GRACE: Duration = Duration::from_millis(300);
+
+/// How often `stop` looks whether those children have ended.
+const STOP_POLL: Duration = Duration::from_millis(5);
+
+/// Calls `check` every `interval` until it returns `Some`, or `None` once `timeout` has passed.
+///
+/// The fixture's one polling loop. It blocks: this crate has no async runtime, and it must
+/// not depend on `promote-testsupport`, whose async `wait_until` the test suites use.
+pub(crate) fn poll_until<T>(
+    timeout: Duration,
+    interval: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(done) = check() {
+            return Some(done);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::sleep(interval.min(left));
+    }
+}
 
 /// Asks the kernel for a free port on 127.0.0.1.
 ///
@@ -104,30 +133,30 @@ impl ServerProcess {
             .map_err(|e| Error::io(format!("starting {}", self.program.display()), e))?;
         state.child = Some(child);
 
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let since = self.read_log(state.log_offset);
+        let offset = state.log_offset;
+        let outcome = poll_until(START_TIMEOUT, START_POLL, || {
+            let since = self.read_log(offset);
             let exited = match state.child.as_mut().map(Child::try_wait) {
                 Some(Ok(Some(status))) => Some(status.to_string()),
                 Some(Err(e)) => Some(e.to_string()),
                 _ => None,
             };
-            if let Some(status) = exited {
+            match exited {
+                Some(status) => Some(Err((format!("exited ({status})"), since))),
+                None => ready(&since).then_some(Ok(())),
+            }
+        });
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err((reason, since))) => {
                 state.child = None;
-                return Err(self.start_error(port, format!("exited ({status})"), &since));
+                Err(self.start_error(port, reason, &since))
             }
-            if ready(&since) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
+            None => {
                 Self::kill(&mut state);
-                return Err(self.start_error(
-                    port,
-                    format!("not ready after {}s", START_TIMEOUT.as_secs()),
-                    &since,
-                ));
+                let reason = format!("not ready after {}s", START_TIMEOUT.as_secs());
+                Err(self.start_error(port, reason, &self.read_log(offset)))
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -155,10 +184,9 @@ impl ServerProcess {
             let pid = child.id();
             // Connections that just ended are still being torn down; let them finish so they
             // are reaped by the server, not orphaned.
-            let grace = Instant::now() + STOP_GRACE;
-            while !live_descendants(pid).is_empty() && Instant::now() < grace {
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            poll_until(STOP_GRACE, STOP_POLL, || {
+                live_descendants(pid).is_empty().then_some(())
+            });
             // Listed before the server dies: afterwards they are re-parented and untraceable.
             let leftovers = live_descendants(pid);
             // Fails only when the process is already gone; wait() reaps it either way.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -12,9 +13,12 @@ use crate::cmd::{
     current_user, find_binary, is_root, output, random_hex, run_as, shell_quote, write_with_mode,
 };
 use crate::error::{Error, Result};
-use crate::process::{ServerProcess, start_on_free_port};
+use crate::process::{ServerProcess, poll_until, start_on_free_port};
 use crate::remote::Remote;
 use crate::repo::{RepoDir, repo_name};
+
+/// How often [`SshServer::wait_for_log`] reads the log.
+const LOG_POLL: Duration = Duration::from_millis(20);
 
 /// Key algorithm for the host key and the client keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -370,6 +374,15 @@ impl SshServer {
     /// sshd's log so far (connections, accepted and refused keys; no secrets).
     pub fn log(&self) -> String {
         self.process.log()
+    }
+
+    /// Waits up to `timeout` until sshd's log contains `needle` (for a test to know that a
+    /// session reached the server); false if it did not.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        poll_until(timeout, LOG_POLL, || {
+            self.log().contains(needle).then_some(())
+        })
+        .is_some()
     }
 
     /// The directory holding the server's keys and configuration.

@@ -1,5 +1,7 @@
 //! The SSH server: key auth, host key checking, stop and restart.
 
+use std::time::Duration;
+
 use promote_gitserver::{RepoDir, SshServer};
 
 fn setup() -> (RepoDir, SshServer) {
@@ -165,14 +167,12 @@ fn stop_cuts_open_sessions() {
         .stdin(std::process::Stdio::null())
         .spawn()
         .expect("start ssh client");
-    while !ssh.log().contains("Starting session: command") {
-        assert!(
-            client.try_wait().expect("poll client").is_none(),
-            "{}",
-            ssh.log()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let opened = ssh.wait_for_log("Starting session: command", Duration::from_secs(20));
+    assert!(
+        opened && client.try_wait().expect("poll client").is_none(),
+        "the session should be open: {}",
+        ssh.log()
+    );
     ssh.stop();
     let status = client.wait().expect("client exits");
     assert!(

@@ -8,6 +8,27 @@
 //! of its own, deleted when dropped, and [`install_crds`] installs the Promotion CRD
 //! and a minimal Argo CD `Application` CRD. [`TestEnv`] bundles the three.
 //!
+//! [`wait_until`] is the one way the test suites wait for something to become true: a
+//! description, a timeout, a poll interval and an async check returning `Option<T>` or
+//! `Result<Option<T>, E>` (an `Err` is retried and reported). On timeout the
+//! [`WaitTimeout`] names what was awaited and the last reason the check gave. Wait for a
+//! positive signal this way before asserting that something did *not* happen; never
+//! sleep for a fixed time instead.
+//!
+//! ```no_run
+//! # async fn demo(env: &promote_testsupport::TestEnv) -> Result<(), promote_testsupport::WaitTimeout> {
+//! use std::time::Duration;
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use promote_testsupport::wait_until;
+//!
+//! let api = env.api::<ConfigMap>();
+//! let cm = wait_until("ConfigMap web exists", Duration::from_secs(30),
+//!     Duration::from_millis(100), async || api.get_opt("web").await).await?;
+//! # let _ = cm;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! It must not depend on the operator's crates: it serves their tests, and the Argo CD
 //! simulator builds on it.
 
@@ -15,6 +36,7 @@ mod cluster;
 mod crds;
 mod error;
 mod namespace;
+mod wait;
 
 pub use cluster::ControlPlane;
 pub use crds::{
@@ -23,6 +45,7 @@ pub use crds::{
 };
 pub use error::Error;
 pub use namespace::TestNamespace;
+pub use wait::{Check, WaitTimeout, wait_until};
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::Api;
