@@ -13,11 +13,13 @@ use kube::api::{
 };
 use kube::discovery::Discovery;
 use kube::runtime::{WatchStreamExt, watcher};
-use promote_testsupport::{PROMOTION_CRD, PROMOTION_CRD_NAME, TestEnv, repo_root};
+use promote_testsupport::{PROMOTION_CRD, PROMOTION_CRD_NAME, TestEnv, repo_root, wait_until};
 use serde_json::{Value, json};
 
 /// Bound on every wait, so a broken cluster fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(30);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(100);
 
 fn promotion_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(
@@ -240,16 +242,19 @@ async fn status_is_applied_server_side_and_watchers_see_it() {
         "{managers:?}"
     );
 
-    let seen = tokio::time::timeout(WAIT, async {
-        while let Some(phase) = phases.try_next().await.expect("watch stream") {
-            if phase.as_deref() == Some("InSync") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(seen, Ok(true), "the watch saw the status change");
+    wait_until(
+        "the watch sees phase InSync",
+        WAIT,
+        POLL,
+        async || match phases.try_next().await {
+            Ok(Some(Some(phase))) if phase == "InSync" => Ok(Some(())),
+            Ok(Some(phase)) => Err(format!("phase {phase:?}")),
+            Ok(None) => panic!("the watch ended"),
+            Err(e) => Err(format!("watch stream: {e}")),
+        },
+    )
+    .await
+    .expect("the watch saw the status change");
 
     // A spec write through the main resource leaves the status alone.
     let spec_patch = json!({"spec": {"suspend": true}});
@@ -305,23 +310,19 @@ async fn lease_update_with_a_stale_resource_version_conflicts() {
 
     // The test control plane's audit log records every call, with its namespace.
     if let Some(log) = env.control_plane.audit_log() {
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                let hit = text.lines().any(|l| {
-                    l.contains(env.ns())
-                        && l.contains("\"resource\":\"leases\"")
-                        && l.contains("\"verb\":\"update\"")
-                        && l.contains("\"code\":409")
-                });
-                if hit {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        let what = format!("the conflict is in {}", log.display());
+        wait_until(what, WAIT, POLL, async || {
+            let text = std::fs::read_to_string(&log)?;
+            let hit = text.lines().any(|l| {
+                l.contains(env.ns())
+                    && l.contains("\"resource\":\"leases\"")
+                    && l.contains("\"verb\":\"update\"")
+                    && l.contains("\"code\":409")
+            });
+            Ok::<_, std::io::Error>(hit.then_some(()))
         })
-        .await;
-        assert!(found.is_ok(), "the conflict is in {}", log.display());
+        .await
+        .expect("the audit log records the conflict");
     }
 }
 
