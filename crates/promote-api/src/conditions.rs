@@ -56,6 +56,7 @@ pub mod reasons {
     pub const GIT_ERROR: &str = "GitError";
     pub const VALUES_ERROR: &str = "ValuesFileError";
     pub const SYNC_REQUEST_FAILED: &str = "SyncRequestFailed";
+    pub const API_ERROR: &str = "KubernetesAPIError";
     pub const IDLE: &str = "Idle";
 }
 

@@ -1,18 +1,24 @@
 //! The Promote operator: a kube-runtime controller that reconciles `Promotion` resources.
 //!
-//! The pipeline is observe (I/O, [`observe`]) → decide (pure, [`decide`]) → act (I/O, [`act`])
-//! → report (I/O, [`report`]). Everything the decision needs arrives as plain data in a
-//! [`model::Observation`].
+//! One reconcile is one pass ([`reconcile::Pass`]): the spec is validated into a
+//! `promote_lane::LaneSpec`, [`observe`] reads Git and both Argo CD Applications into a
+//! `promote_lane::Observation`, `promote_lane::decide` (pure) returns a plan, [`effects`]
+//! carries out its effects one by one (record the intent, commit, sync or refresh) and
+//! each outcome is folded back into the plan, then [`report`] writes the status and Events.
+//! The decision and every choice about what to do next live in `promote-lane`; this crate
+//! does the I/O.
+//!
+//! Around it: [`watches`] (what triggers a reconcile), [`operator`] (start-up checks, the
+//! probe and metrics server, leader election, a graceful stop), [`leader`], [`http`],
+//! [`metrics`]. It talks to the Kubernetes API and, through `promote-git`, to git servers;
+//! it must not talk to Argo CD other than through its Application resources.
 
-pub mod act;
-pub mod context;
-pub mod controller;
-pub mod decide;
-pub mod duration;
+pub mod effects;
 pub mod http;
 pub mod leader;
 pub mod metrics;
-pub mod model;
 pub mod observe;
 pub mod operator;
+pub mod reconcile;
 pub mod report;
+pub mod watches;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use kube::Client;
-use promote_controller::decide::Timing;
-use promote_controller::duration::parse_duration;
 use promote_controller::operator::{Operator, OperatorConfig, Stopped};
+use promote_lane::Timing;
+use promote_lane::duration::parse_duration;
 use tracing::error;
 
 /// Promote's operator: promotes releases between GitOps environments managed by Argo CD.

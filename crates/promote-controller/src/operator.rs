@@ -14,12 +14,11 @@ use promote_api::Promotion;
 use promote_git::{Engine, EngineConfig, Identity};
 use tracing::{error, info};
 
-use crate::context::{Context, Settings};
-use crate::decide::Timing;
 use crate::http::{self, Health};
 use crate::leader::{self, LeaderConfig};
 use crate::metrics::Metrics;
-use crate::observe::Heads;
+use crate::reconcile::{Context, Settings};
+use promote_lane::Timing;
 
 /// How the operator runs.
 #[derive(Debug, Clone)]
@@ -116,6 +115,7 @@ impl Operator {
         }
         let engine = Engine::new(EngineConfig {
             committer: Identity::new("Promote", "promote@localhost"),
+            head_ttl: config.head_ttl,
             ..EngineConfig::new(&config.cache_dir)
         })
         .map_err(|e| {
@@ -136,10 +136,8 @@ impl Operator {
             engine,
             recorder,
             metrics,
-            heads: Heads::default(),
             settings: Settings {
                 timing: config.timing,
-                head_ttl: config.head_ttl,
                 identity: config.identity.clone(),
                 concurrency: config.concurrency,
             },
@@ -161,7 +159,7 @@ impl Operator {
 
         if !config.leader_election {
             health.leader.store(true, Ordering::Relaxed);
-            crate::controller::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
+            crate::watches::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
             return Ok(Stopped::Shutdown);
         }
         let lease = LeaderConfig {
@@ -188,7 +186,7 @@ impl Operator {
                 }
             }
         });
-        crate::controller::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
+        crate::watches::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
         let lost = holder.await.unwrap_or(true);
         health.leader.store(false, Ordering::Relaxed);
         if lost {

@@ -4,20 +4,21 @@ use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use promote_api::{FIELD_MANAGER, Promotion, PromotionStatus};
+use promote_lane::Note;
 use tracing::{instrument, warn};
 
-use crate::context::Context;
-use crate::model::Note;
+use crate::reconcile::Context;
 
-/// Writes `status` unless it equals what the object already has.
+/// Writes `status` unless it equals `written`, the status the API server already holds.
 #[instrument(skip_all, fields(promotion = %key))]
 pub async fn status(
     ctx: &Context,
     promotion: &Promotion,
     key: &str,
+    written: Option<&PromotionStatus>,
     status: &PromotionStatus,
 ) -> Result<(), kube::Error> {
-    if promotion.status.as_ref() == Some(status) {
+    if written == Some(status) {
         return Ok(());
     }
     let (Some(namespace), Some(name)) = (

@@ -1,0 +1,119 @@
+//! The write effect: one commit through the git engine, or a commit of ours recognised.
+
+use promote_api::Promotion;
+use promote_git::{
+    GitError, Identity, Outcome, PromotionRequest, RemoteSpec, Source, TRAILER_PROMOTION,
+    TRAILER_VERSION, Target, TrailerQuery,
+};
+use promote_lane::{Failure, WriteFrom, WriteRequest, WriteResult};
+use tracing::instrument;
+
+use crate::observe::git_failure;
+use crate::reconcile::Context;
+
+/// How many recent commits are searched for one of ours after a restart.
+const RECOGNITION_DEPTH: usize = 200;
+
+/// Writes the values as one commit, or recognises a commit of ours that already did.
+#[instrument(skip_all, fields(promotion = %key, version = %request.version))]
+pub(crate) async fn write(
+    ctx: &Context,
+    promotion: &Promotion,
+    key: &str,
+    remote: &RemoteSpec,
+    request: &WriteRequest,
+) -> WriteResult {
+    let spec = &promotion.spec;
+    let branch = &spec.repository.branch;
+    let fields: Vec<&str> = spec.fields.iter().map(String::as_str).collect();
+    let source = match &request.from {
+        WriteFrom::SourceFile { file, environment } => Source::file(file, &fields)
+            .environment(environment)
+            .expect(request.values.clone()),
+        WriteFrom::Values { label } => Source::Values {
+            label: (*label).to_owned(),
+            values: request.values.clone(),
+        },
+    };
+    let mut git_request = PromotionRequest::new(
+        remote.clone(),
+        branch.clone(),
+        key,
+        source,
+        Target::new(&request.file, &fields).environment(&request.environment),
+    )
+    .expect_target(request.expected.clone())
+    .author(Identity::new(
+        ctx.settings.identity.clone(),
+        "promote@localhost",
+    ));
+    if let Some(who) = &request.approved_by {
+        git_request = git_request.approved_by(who.clone());
+    }
+    match ctx.engine.promote(git_request).await {
+        Ok(Outcome::Committed(c)) => {
+            ctx.metrics.git_operation("push", "committed");
+            ctx.metrics
+                .push_retries(u64::from(c.attempts.saturating_sub(1)));
+            WriteResult::Committed {
+                commit: c.commit.to_string(),
+            }
+        }
+        Ok(Outcome::InSync { .. }) => {
+            ctx.metrics.git_operation("push", "in_sync");
+            recognise(ctx, remote, branch, key, &request.version).await
+        }
+        Ok(Outcome::Conflict(c)) => {
+            ctx.metrics.git_operation("push", "conflict");
+            let by = c
+                .changed_by
+                .as_ref()
+                .map(|b| format!(" by {} ({}, {})", b.commit.short(), b.author, b.summary))
+                .unwrap_or_default();
+            WriteResult::Conflict {
+                message: format!(
+                    "{} {} is {} but the decision was made on {}; changed{by}",
+                    c.file, c.field, c.found, c.expected
+                ),
+            }
+        }
+        Err(e) => {
+            ctx.metrics.git_operation("push", e.category());
+            WriteResult::Failed(git_failure(&e))
+        }
+    }
+}
+
+/// The file already holds the values: a commit of ours wrote them (a push whose outcome was
+/// never reported), or someone else did.
+async fn recognise(
+    ctx: &Context,
+    remote: &RemoteSpec,
+    branch: &str,
+    key: &str,
+    version: &str,
+) -> WriteResult {
+    let query = TrailerQuery::new()
+        .with(TRAILER_PROMOTION, key)
+        .with(TRAILER_VERSION, version);
+    let found: Result<_, GitError> = ctx
+        .engine
+        .find_commit(remote, branch, &query, RECOGNITION_DEPTH)
+        .await;
+    match found {
+        Ok(Some(found)) => WriteResult::Committed {
+            commit: found.commit.to_string(),
+        },
+        Ok(None) => WriteResult::AlreadyThere,
+        Err(e) => WriteResult::Failed(git_failure(&e)),
+    }
+}
+
+/// A write the plan asked for while the repository could not be reached: the decision only
+/// writes after reading Git, so this means the observation and the plan disagree.
+pub(crate) fn no_remote() -> WriteResult {
+    WriteResult::Failed(Failure::transient(
+        promote_api::conditions::reasons::GIT_ERROR,
+        "no repository connection for this reconcile; trying again",
+    ))
+}

@@ -1,0 +1,52 @@
+//! Carrying out the plan's effects, one at a time; each outcome is returned as data for the
+//! lane to fold in. Nothing here chooses what to do next.
+
+mod argocd;
+mod git;
+
+use promote_api::conditions::reasons;
+use promote_api::{Promotion, PromotionStatus};
+use promote_git::RemoteSpec;
+use promote_lane::{Effect, EffectOutcome, Failure};
+
+use crate::reconcile::Context;
+use crate::report;
+
+/// Carries out `effect`. `written` is the status the API server holds as far as this pass
+/// knows; recording the intent updates it.
+pub(crate) async fn carry_out(
+    ctx: &Context,
+    promotion: &Promotion,
+    key: &str,
+    remote: Option<&RemoteSpec>,
+    written: &mut Option<PromotionStatus>,
+    effect: Effect,
+) -> EffectOutcome {
+    match effect {
+        Effect::RecordIntent { status, notes } => {
+            let recorded = report::status(ctx, promotion, key, written.as_ref(), &status).await;
+            match recorded {
+                Ok(()) => {
+                    *written = Some(*status);
+                    report::events(ctx, promotion, &notes).await;
+                    EffectOutcome::Recorded(Ok(()))
+                }
+                Err(e) => EffectOutcome::Recorded(Err(Failure::transient(
+                    reasons::API_ERROR,
+                    format!("cannot write the status: {e}"),
+                ))),
+            }
+        }
+        Effect::Write(request) => EffectOutcome::Written(match remote {
+            Some(remote) => git::write(ctx, promotion, key, remote, &request).await,
+            None => git::no_remote(),
+        }),
+        Effect::RequestSync {
+            application,
+            revision,
+        } => EffectOutcome::SyncRequested(argocd::request_sync(ctx, &application, &revision).await),
+        Effect::Refresh { application } => {
+            EffectOutcome::Refreshed(argocd::refresh(ctx, &application).await)
+        }
+    }
+}

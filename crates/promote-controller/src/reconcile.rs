@@ -1,0 +1,227 @@
+//! One reconcile of one Promotion, in one pass: validate the spec, observe (I/O), decide
+//! (pure, `promote-lane`), carry out the plan's effects one by one folding each outcome in,
+//! then report. What every reconcile shares lives in [`Context`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::Client;
+use kube::ResourceExt;
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::events::Recorder;
+use promote_api::{Promotion, PromotionResult, PromotionStatus};
+use promote_git::{Engine, RemoteSpec};
+use promote_lane::{EffectOutcome, LaneSpec, Plan, Timing, decide, invalid_spec};
+use tracing::{instrument, warn};
+
+use crate::metrics::Metrics;
+use crate::observe::observe;
+use crate::{effects, report};
+
+/// Tunables of the reconcile loop.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Requeue intervals.
+    pub timing: Timing,
+    /// Who the operator is in Events, commits and sync requests.
+    pub identity: String,
+    /// Most reconciles running at once; bounds API connections and git threads.
+    pub concurrency: u16,
+}
+
+/// What every reconcile shares: the client, the git engine, the one Event recorder, metrics.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// The git engine (one cache per repository, one writer per branch, shared branch tips).
+    pub engine: Engine,
+    /// The one Event recorder, so Events deduplicate.
+    pub recorder: Recorder,
+    /// Metrics, shared with the HTTP server.
+    pub metrics: Arc<Metrics>,
+    /// Tunables.
+    pub settings: Settings,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("engine", &self.engine)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a reconcile failed; everything else is reported on the status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API refused or failed a call.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+impl Error {
+    /// A low-cardinality label for metrics.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+        }
+    }
+}
+
+/// A Promotion as the watch delivers it: parsed, or why it could not be.
+pub type Guarded = DeserializeGuard<Promotion>;
+
+/// One pass over one Promotion, open while its plan's effects are carried out. Reconcile
+/// runs it to the end; a test can stop it after any effect, as a crash would.
+#[derive(Debug)]
+pub struct Pass<'a> {
+    ctx: &'a Context,
+    promotion: &'a Promotion,
+    key: String,
+    remote: Option<RemoteSpec>,
+    plan: Plan,
+    /// The status the API server holds, as far as this pass knows.
+    written: Option<PromotionStatus>,
+}
+
+impl<'a> Pass<'a> {
+    /// Validates the spec, observes Git and both Applications, and decides.
+    pub async fn begin(ctx: &'a Context, promotion: &'a Promotion) -> Pass<'a> {
+        let key = format!(
+            "{}/{}",
+            promotion.metadata.namespace.as_deref().unwrap_or_default(),
+            promotion.name_any()
+        );
+        let previous = promotion.status.clone().unwrap_or_default();
+        let generation = promotion.metadata.generation;
+        let timing = &ctx.settings.timing;
+        let (plan, remote) = match LaneSpec::parse(&promotion.spec) {
+            Ok(spec) => {
+                let observed = observe(ctx, promotion, spec, &key).await;
+                (decide(&observed.observation, timing), observed.remote)
+            }
+            Err(e) => {
+                let plan = invalid_spec(&e, &previous, generation, Timestamp::now(), timing);
+                (plan, None)
+            }
+        };
+        Pass {
+            ctx,
+            promotion,
+            key,
+            remote,
+            plan,
+            written: promotion.status.clone(),
+        }
+    }
+
+    /// The plan as it stands.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Carries out the next effect and folds its outcome in; None when the plan is done.
+    pub async fn step(&mut self) -> Option<EffectOutcome> {
+        let effect = self.plan.next_effect()?;
+        let outcome = effects::carry_out(
+            self.ctx,
+            self.promotion,
+            &self.key,
+            self.remote.as_ref(),
+            &mut self.written,
+            effect,
+        )
+        .await;
+        self.plan.fold(outcome.clone(), Timestamp::now());
+        Some(outcome)
+    }
+
+    /// Carries out what is left of the plan, then writes the status and records the Events.
+    pub async fn finish(mut self) -> Result<promote_lane::Requeue, Error> {
+        while self.step().await.is_some() {}
+        let report = self.plan.finish();
+        count_finished(self.ctx, self.promotion, &report.status);
+        report::status(
+            self.ctx,
+            self.promotion,
+            &self.key,
+            self.written.as_ref(),
+            &report.status,
+        )
+        .await?;
+        report::events(self.ctx, self.promotion, &report.notes).await;
+        Ok(report.requeue)
+    }
+}
+
+/// Reconciles one Promotion in one pass.
+#[instrument(skip_all, fields(promotion = %guarded.name_any()))]
+pub async fn reconcile(guarded: Arc<Guarded>, ctx: Arc<Context>) -> Result<Requeue, Error> {
+    ctx.metrics.reconciled();
+    let promotion = match &guarded.0 {
+        Ok(p) => p,
+        Err(invalid) => {
+            // Cannot act on an object we cannot read; the API server's schema should have
+            // stopped it, so this is an old object or a schema change. Wait for an edit.
+            warn!(error = %invalid.error, "Promotion cannot be read");
+            ctx.metrics.reconcile_error("invalid_object");
+            return Ok(Requeue::await_change());
+        }
+    };
+    let requeue = Pass::begin(&ctx, promotion).await.finish().await?;
+    Ok(match requeue {
+        promote_lane::Requeue::After(d) => Requeue::requeue(jitter(d)),
+        promote_lane::Requeue::AwaitChange => Requeue::await_change(),
+    })
+}
+
+/// Retries with a short, growing delay; errors are counted.
+pub fn error_policy(_guarded: Arc<Guarded>, error: &Error, ctx: Arc<Context>) -> Requeue {
+    warn!(%error, "reconcile failed");
+    ctx.metrics.reconcile_error(error.category());
+    Requeue::requeue(Duration::from_secs(5))
+}
+
+/// Spreads requeues by up to a tenth, so lanes created together do not come back together.
+fn jitter(d: Duration) -> Duration {
+    let spread = d.as_millis() / 10;
+    let extra = u64::try_from(spread).unwrap_or(u64::MAX);
+    d + Duration::from_millis(fastrand::u64(0..=extra))
+}
+
+/// The finished promotion a status reports, as a comparable key.
+fn finished(status: &PromotionStatus) -> Option<String> {
+    status
+        .last_promotion
+        .as_ref()
+        .filter(|r| r.result != PromotionResult::Running)
+        .map(|r| format!("{}{:?}", r.version, r.started_at))
+}
+
+/// Counts a promotion that just finished, and how long each of its phases took.
+fn count_finished(ctx: &Context, promotion: &Promotion, status: &PromotionStatus) {
+    if promotion.status.as_ref().and_then(finished) == finished(status) {
+        return;
+    }
+    let Some(record) = &status.last_promotion else {
+        return;
+    };
+    ctx.metrics
+        .promotion_finished(&format!("{:?}", record.result));
+    let Some(start) = record.started_at.as_ref().map(|t| t.0) else {
+        return;
+    };
+    for (phase, at) in [
+        ("committed", &record.committed_at),
+        ("synced", &record.synced_at),
+        ("healthy", &record.healthy_at),
+    ] {
+        if let Some(at) = at {
+            let seconds = at.0.duration_since(start).as_secs_f64();
+            ctx.metrics.phase_reached(phase, seconds.max(0.0));
+        }
+    }
+}

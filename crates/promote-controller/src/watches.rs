@@ -1,0 +1,116 @@
+//! The kube-runtime Controller: what is watched (Promotions, the Applications and Secrets
+//! they name) and how a change maps back to the lanes it concerns.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use promote_api::Promotion;
+use tracing::info;
+
+use crate::observe::application_resource;
+use crate::reconcile::{Context, Guarded, error_policy, reconcile};
+
+/// Changes that deserve a reconcile: the spec (generation) and annotations, not status.
+fn spec_or_annotations(p: &Guarded) -> Option<u64> {
+    let mut hasher = DefaultHasher::new();
+    p.meta().generation.hash(&mut hasher);
+    p.meta().annotations.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// Runs the controller until `shutdown` resolves. With `namespace`, only Promotions (and
+/// Secrets) in that namespace are watched.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let promotions: Api<Guarded> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (reader, writer) = reflector::store::<Guarded>();
+    let stream = watcher(promotions, watcher::Config::default().any_semantic())
+        .default_backoff()
+        // The cache never needs field-manager bookkeeping; dropping it saves most of the
+        // memory a cached Promotion takes.
+        .modify(|p| p.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(spec_or_annotations, Default::default());
+
+    let apps: Api<PartialObjectMeta<DynamicObject>> =
+        Api::all_with(client.clone(), &application_resource());
+    let app_changes = watcher(apps, watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let app_reader = reader.clone();
+    let app_mapper = move |meta: PartialObjectMeta<DynamicObject>| {
+        let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
+        referencing(&app_reader, |p| {
+            [&p.spec.source.application, &p.spec.target.application]
+                .into_iter()
+                .flatten()
+                .any(|a| a.namespace == ns && a.name == name)
+        })
+    };
+
+    let secrets: Api<PartialObjectMeta<Secret>> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let secret_changes = watcher(secrets, watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let secret_reader = reader.clone();
+    let secret_mapper = move |meta: PartialObjectMeta<Secret>| {
+        let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
+        referencing(&secret_reader, |p| {
+            p.metadata.namespace.as_deref() == Some(ns.as_str())
+                && p.spec
+                    .repository
+                    .credentials
+                    .as_ref()
+                    .is_some_and(|c| c.secret_name == name)
+        })
+    };
+
+    info!("controller starting");
+    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
+    Controller::for_stream(stream, reader)
+        .with_config(config)
+        .watches_stream_with(app_changes, app_mapper, application_resource())
+        .watches_stream(secret_changes, secret_mapper)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile did not run");
+            }
+        })
+        .await;
+    info!("controller stopped");
+}
+
+/// The Promotions in the store for which `matches` holds.
+fn referencing(
+    store: &Store<Guarded>,
+    matches: impl Fn(&Promotion) -> bool,
+) -> Vec<ObjectRef<Guarded>> {
+    store
+        .state()
+        .iter()
+        .filter(|g| g.0.as_ref().is_ok_and(&matches))
+        .map(|g| ObjectRef::from_obj(g.as_ref()))
+        .collect()
+}
