@@ -8,11 +8,12 @@
 //! The decision and every choice about what to do next live in `promote-lane`; this crate
 //! does the I/O.
 //!
-//! Around it: [`watches`] (what triggers a reconcile), [`operator`] (start-up checks, the
-//! probe and metrics server, leader election, a graceful stop), [`leader`], [`http`],
-//! [`metrics`]. It talks to the Kubernetes API and, through `promote-git`, to git servers;
+//! Around it: [`context`] (what every reconcile shares), [`watches`] (what triggers a
+//! reconcile), [`operator`] (start-up checks, the probe and metrics server, leader election,
+//! a graceful stop), [`leader`], [`http`], [`metrics`]. It talks to the Kubernetes API and, through `promote-git`, to git servers;
 //! it must not talk to Argo CD other than through its Application resources.
 
+pub mod context;
 pub mod effects;
 pub mod http;
 pub mod leader;

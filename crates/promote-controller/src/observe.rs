@@ -11,7 +11,7 @@ use promote_git::{Credentials, GitError, HeadCheck, RemoteSpec};
 use promote_lane::{AppView, Failure, GitView, LaneSpec, Observation};
 use tracing::instrument;
 
-use crate::reconcile::Context;
+use crate::context::Context;
 
 /// The Argo CD Application resource, for dynamic API calls.
 pub fn application_resource() -> ApiResource {

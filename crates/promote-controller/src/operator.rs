@@ -14,10 +14,10 @@ use promote_api::Promotion;
 use promote_git::{Engine, EngineConfig, Identity};
 use tracing::{error, info};
 
+use crate::context::{Context, Settings};
 use crate::http::{self, Health};
 use crate::leader::{self, LeaderConfig};
 use crate::metrics::Metrics;
-use crate::reconcile::{Context, Settings};
 use promote_lane::Timing;
 
 /// How the operator runs.

@@ -1,58 +1,22 @@
 //! One reconcile of one Promotion, in one pass: validate the spec, observe (I/O), decide
 //! (pure, `promote-lane`), carry out the plan's effects one by one folding each outcome in,
-//! then report. What every reconcile shares lives in [`Context`].
+//! then report.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use kube::Client;
 use kube::ResourceExt;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action as Requeue;
-use kube::runtime::events::Recorder;
 use promote_api::{Promotion, PromotionResult, PromotionStatus};
-use promote_git::{Engine, RemoteSpec};
-use promote_lane::{EffectOutcome, LaneSpec, Plan, Timing, decide, invalid_spec};
+use promote_git::RemoteSpec;
+use promote_lane::{EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
 use tracing::{instrument, warn};
 
-use crate::metrics::Metrics;
+use crate::context::Context;
 use crate::observe::observe;
 use crate::{effects, report};
-
-/// Tunables of the reconcile loop.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Requeue intervals.
-    pub timing: Timing,
-    /// Who the operator is in Events, commits and sync requests.
-    pub identity: String,
-    /// Most reconciles running at once; bounds API connections and git threads.
-    pub concurrency: u16,
-}
-
-/// What every reconcile shares: the client, the git engine, the one Event recorder, metrics.
-pub struct Context {
-    /// The Kubernetes client.
-    pub client: Client,
-    /// The git engine (one cache per repository, one writer per branch, shared branch tips).
-    pub engine: Engine,
-    /// The one Event recorder, so Events deduplicate.
-    pub recorder: Recorder,
-    /// Metrics, shared with the HTTP server.
-    pub metrics: Arc<Metrics>,
-    /// Tunables.
-    pub settings: Settings,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("engine", &self.engine)
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Why a reconcile failed; everything else is reported on the status.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use promote_api::{FIELD_MANAGER, Promotion, PromotionStatus};
 use promote_lane::Note;
 use tracing::{instrument, warn};
 
-use crate::reconcile::Context;
+use crate::context::Context;
 
 /// Writes `status` unless it equals `written`, the status the API server already holds.
 #[instrument(skip_all, fields(promotion = %key))]

@@ -16,8 +16,9 @@ use kube::{Resource, ResourceExt};
 use promote_api::Promotion;
 use tracing::info;
 
+use crate::context::Context;
 use crate::observe::application_resource;
-use crate::reconcile::{Context, Guarded, error_policy, reconcile};
+use crate::reconcile::{Guarded, error_policy, reconcile};
 
 /// Changes that deserve a reconcile: the spec (generation) and annotations, not status.
 fn spec_or_annotations(p: &Guarded) -> Option<u64> {

@@ -7,8 +7,8 @@ use promote_argocd::{Application, ArgoError, Refresh, refresh_patch, sync_operat
 use promote_lane::{Failure, SyncResult};
 use tracing::{instrument, warn};
 
+use crate::context::Context;
 use crate::observe::application_resource;
-use crate::reconcile::Context;
 
 /// Tries of a sync request that lost a race with another writer of the Application (Argo CD
 /// updates its status often; the patch carries the resourceVersion it was built on).

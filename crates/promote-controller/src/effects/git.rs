@@ -8,8 +8,8 @@ use promote_git::{
 use promote_lane::{Failure, WriteFrom, WriteRequest, WriteResult};
 use tracing::instrument;
 
+use crate::context::Context;
 use crate::observe::git_failure;
-use crate::reconcile::Context;
 
 /// How many recent commits are searched for one of ours after a restart.
 const RECOGNITION_DEPTH: usize = 200;

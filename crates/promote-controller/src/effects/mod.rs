@@ -9,7 +9,7 @@ use promote_api::{Promotion, PromotionStatus};
 use promote_git::RemoteSpec;
 use promote_lane::{Effect, EffectOutcome, Failure};
 
-use crate::reconcile::Context;
+use crate::context::Context;
 use crate::report;
 
 /// Carries out `effect`. `written` is the status the API server holds as far as this pass

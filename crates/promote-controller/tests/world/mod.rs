@@ -16,9 +16,9 @@ use promote_api::{Phase, Promotion, PromotionStatus, conditions};
 use promote_argocd_sim::{
     AppRef, ApplicationBuilder, GitAuth, Simulator, SimulatorConfig, SimulatorHandle,
 };
+use promote_controller::context::{Context, Settings};
 use promote_controller::metrics::Metrics;
 use promote_controller::operator::{Operator, OperatorConfig, Stopped};
-use promote_controller::reconcile::{Context, Settings};
 use promote_git::{Engine, EngineConfig};
 use promote_gitserver::{BareRepo, HttpServer, RepoDir};
 use promote_lane::Timing;
