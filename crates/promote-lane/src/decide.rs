@@ -14,7 +14,7 @@ use crate::conditions::{
 };
 use crate::machine::Lane;
 use crate::observation::{AppView, Failure, Observation};
-use crate::plan::{Effect, Note, Plan, Report, Requeue, TargetApp, Timing};
+use crate::plan::{Effect, Note, Plan, Requeue, TargetApp, Timing};
 use crate::spec::SpecError;
 use crate::views::{drift, environment_status, policy};
 
@@ -111,14 +111,15 @@ fn target_app(obs: &Observation) -> Option<TargetApp> {
     })
 }
 
-/// The report for a spec that cannot be acted on: Stalled with the field and the fix, and
-/// nothing more until the Promotion changes. History and rejected versions are kept.
+/// The plan for a spec that cannot be acted on: no effects, Stalled with the field and the
+/// fix, and nothing more until the Promotion changes. History and rejected versions are kept.
 pub fn invalid_spec(
     error: &SpecError,
     previous: &PromotionStatus,
     generation: Option<i64>,
     now: Timestamp,
-) -> Report {
+    timing: &Timing,
+) -> Plan {
     let now = Time(now);
     let message = format!("the spec cannot be acted on: {error}");
     let failure = Failure::permanent(reasons::INVALID_SPEC, message.clone());
@@ -138,7 +139,7 @@ pub fn invalid_spec(
         ),
         stalled_condition(Some(&failure), generation, &now),
     ];
-    Report {
+    Plan {
         status: PromotionStatus {
             observed_generation: generation,
             phase: Some(Phase::Failed),
@@ -151,5 +152,9 @@ pub fn invalid_spec(
         },
         notes: vec![note],
         requeue: Requeue::AwaitChange,
+        effects: VecDeque::new(),
+        generation,
+        idle: timing.idle,
+        target_app: None,
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`LaneSpec::parse`] validates a `Promotion`'s spec once: durations parsed, defaults
 //!   applied, fields, paths and versions checked; a bad spec is one [`SpecError`] naming the
-//!   field and the fix, reported by [`invalid_spec`] as Stalled until the spec changes.
+//!   field and the fix; [`invalid_spec`] plans the Stalled status that waits for a change.
 //! - [`decide`] takes an [`Observation`] (Git, both Argo CD Applications, the previous status,
 //!   the clock) and returns a [`Plan`]: the status so far and the [`Effect`]s to carry out in
 //!   order (record the intent, write the commit, request a sync or a refresh).

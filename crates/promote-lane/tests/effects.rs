@@ -368,7 +368,14 @@ fn an_invalid_spec_names_the_field_and_the_fix_and_waits_for_a_change() {
         let text = err.to_string();
         assert!(text.starts_with(field) && text.contains("; "), "{text}");
 
-        let report = invalid_spec(&err, &Default::default(), Some(7), at(T0));
+        let report = invalid_spec(
+            &err,
+            &Default::default(),
+            Some(7),
+            at(T0),
+            &Timing::default(),
+        )
+        .finish();
         assert_eq!(report.requeue, Requeue::AwaitChange);
         assert_eq!(report.status.phase, Some(Phase::Failed));
         let stalled = conditions::find(&report.status.conditions, "Stalled").expect("Stalled");
