@@ -31,7 +31,11 @@ pub struct DemoArgs {
 
 /// Runs the demo and returns the process exit status.
 pub fn run(args: DemoArgs) -> ExitCode {
-    match demo(&args) {
+    let result = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(demo(&args)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -226,7 +230,7 @@ fn print_commit(repo: &Repository, id: Oid) -> Result<()> {
     Ok(())
 }
 
-fn demo(args: &DemoArgs) -> Result<()> {
+async fn demo(args: &DemoArgs) -> Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("promote-demo-")
         .tempdir()
@@ -263,7 +267,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
     println!(
         "2. Promote dev -> prod (approved by oncall-lead, decided on prod holding {BASELINE}):"
     );
-    let commit = match engine.promote_blocking(request(&remote, BASELINE))? {
+    let commit = match engine.promote(request(&remote, BASELINE)).await? {
         Outcome::Committed(c) => c,
         other => bail!("expected a commit, got {other:?}"),
     };
@@ -279,7 +283,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
     println!();
 
     println!("3. Promote again: nothing to do.");
-    match engine.promote_blocking(request(&remote, BASELINE))? {
+    match engine.promote(request(&remote, BASELINE)).await? {
         Outcome::InSync { values, .. } => println!("in sync {}", values.join(",")),
         other => bail!("expected in sync, got {other:?}"),
     }
@@ -303,7 +307,7 @@ fn demo(args: &DemoArgs) -> Result<()> {
         &format!("{APP}: dev image {NEXT}"),
     )?;
     let before = origin.repo.refname_to_id("refs/heads/main")?;
-    match engine.promote_blocking(request(&remote, BUILT))? {
+    match engine.promote(request(&remote, BUILT)).await? {
         Outcome::Conflict(c) => println!(
             "conflict: {}; nothing was pushed",
             crate::local::describe_conflict(&c)

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use promote_git::{
-    Conflict, Credentials, Engine, EngineConfig, GitError, HostKeyPolicy, Identity, Outcome,
-    PromotionRequest, RemoteSpec, RepoPath, Secret, Side, Source, SshKeySource, Target, Transport,
+    Conflict, Credentials, CredentialsError, Engine, EngineConfig, GitError, HostKeyPolicy,
+    Identity, Outcome, PromotionRequest, RemoteSpec, RepoPath, SECRET_KNOWN_HOSTS, SECRET_PASSWORD,
+    SECRET_SSH_PASSPHRASE, SECRET_SSH_PRIVATE_KEY, SECRET_TOKEN, SECRET_USERNAME, Side, Source,
+    SshKeySource, Target, Transport,
 };
 
 /// Exit status when the target (or source) no longer holds the expected value.
@@ -70,7 +72,14 @@ pub struct LocalArgs {
 
 /// Runs `local` and returns the process exit status.
 pub fn run(args: LocalArgs) -> ExitCode {
-    match promote(&args) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(promote(&args)) {
         Ok(outcome) => report(&outcome),
         Err(e) => {
             eprintln!("error: {e}");
@@ -82,7 +91,7 @@ pub fn run(args: LocalArgs) -> ExitCode {
     }
 }
 
-fn promote(args: &LocalArgs) -> Result<Outcome, GitError> {
+async fn promote(args: &LocalArgs) -> Result<Outcome, GitError> {
     if !args.expect_target.is_empty() && args.expect_target.len() != args.fields.len() {
         return Err(GitError::InvalidRequest(format!(
             "--expect-target is given {} times for {} fields; give one value per --field",
@@ -117,7 +126,7 @@ fn promote(args: &LocalArgs) -> Result<Outcome, GitError> {
     ) {
         request = request.author(Identity::new(name, email));
     }
-    engine.promote_blocking(request)
+    engine.promote(request).await
 }
 
 fn report(outcome: &Outcome) -> ExitCode {
@@ -192,54 +201,80 @@ fn env(name: &str) -> Option<String> {
 
 /// The remote with credentials and host keys from the environment (see [`CREDENTIALS_HELP`]).
 pub fn remote_from_env(url: &str) -> Result<RemoteSpec, GitError> {
+    remote_from(url, env)
+}
+
+/// The remote with credentials and host keys from the variables `var` looks up (empty ones
+/// count as unset).
+///
+/// The variables are read under the operator's Secret keys, so both read credentials the
+/// same way; only the transport's own variables count. A key file path, the default
+/// known_hosts file and a pinned host key are the CLI's additions.
+fn remote_from(url: &str, var: impl Fn(&str) -> Option<String>) -> Result<RemoteSpec, GitError> {
     let remote = RemoteSpec::new(url)?;
-    let credentials = match remote.url.transport() {
-        Transport::Ssh => match env("PROMOTE_SSH_KEY") {
-            Some(key) => Credentials::SshKey {
-                username: env("PROMOTE_SSH_USER"),
-                key: if key.trim_start().starts_with("-----BEGIN") {
-                    SshKeySource::Memory(Secret::new(key))
-                } else {
-                    SshKeySource::Path(PathBuf::from(key))
-                },
-                passphrase: env("PROMOTE_SSH_KEY_PASSPHRASE").map(Secret::new),
-            },
-            None => Credentials::Anonymous,
-        },
-        Transport::Http => match (
-            env("PROMOTE_GIT_TOKEN"),
-            env("PROMOTE_GIT_USERNAME"),
-            env("PROMOTE_GIT_PASSWORD"),
-        ) {
-            (Some(token), username, _) => Credentials::Token {
-                username,
-                token: Secret::new(token),
-            },
-            (None, Some(username), Some(password)) => Credentials::Basic {
-                username,
-                password: Secret::new(password),
-            },
-            _ => Credentials::Anonymous,
-        },
-        Transport::Local | Transport::Git => Credentials::Anonymous,
+    let transport = remote.url.transport();
+    let keys: &[(&str, &str)] = match transport {
+        Transport::Ssh => &[
+            (SECRET_SSH_PRIVATE_KEY, "PROMOTE_SSH_KEY"),
+            (SECRET_USERNAME, "PROMOTE_SSH_USER"),
+            (SECRET_SSH_PASSPHRASE, "PROMOTE_SSH_KEY_PASSPHRASE"),
+        ],
+        Transport::Http => &[
+            (SECRET_TOKEN, "PROMOTE_GIT_TOKEN"),
+            (SECRET_USERNAME, "PROMOTE_GIT_USERNAME"),
+            (SECRET_PASSWORD, "PROMOTE_GIT_PASSWORD"),
+        ],
+        Transport::Local | Transport::Git => &[],
     };
-    let mut host_keys = HostKeyPolicy::default();
-    if remote.url.transport() == Transport::Ssh {
-        let file = env("PROMOTE_SSH_KNOWN_HOSTS")
-            .map(PathBuf::from)
-            .or_else(|| home().map(|h| h.join(".ssh/known_hosts")));
-        if let Some(file) = file
-            && let Ok(text) = std::fs::read_to_string(&file)
-        {
-            host_keys.add_known_hosts(&text);
-        }
-        if let Some(pin) = env("PROMOTE_SSH_HOST_KEY") {
-            host_keys.pin(&pin)?;
-        }
+    let mut data: Vec<(&str, String)> = keys
+        .iter()
+        .filter_map(|(key, name)| var(name).map(|value| (*key, value)))
+        .collect();
+    let known_hosts = if transport == Transport::Ssh {
+        known_hosts_from(&var)
+    } else {
+        None
+    };
+    if let Some(text) = &known_hosts {
+        data.push((SECRET_KNOWN_HOSTS, text.clone()));
+    }
+    let (mut credentials, host_keys) =
+        match Credentials::from_secret_data(data.iter().map(|(k, v)| (*k, v.as_bytes()))) {
+            Ok(found) => (found.credentials, found.host_keys),
+            // Without credentials the remote is tried anonymously, as a public one would be.
+            Err(CredentialsError::Missing) => (
+                Credentials::Anonymous,
+                known_hosts.as_deref().map(HostKeyPolicy::from_known_hosts),
+            ),
+        };
+    if let Credentials::SshKey { key, .. } = &mut credentials
+        && let Some(path) = var("PROMOTE_SSH_KEY").filter(|k| !is_key_text(k))
+    {
+        *key = SshKeySource::Path(PathBuf::from(path));
+    }
+    let mut host_keys = host_keys.unwrap_or_default();
+    if transport == Transport::Ssh
+        && let Some(pin) = var("PROMOTE_SSH_HOST_KEY")
+    {
+        host_keys.pin(&pin)?;
     }
     Ok(remote
         .with_credentials(credentials)
         .with_host_keys(host_keys))
+}
+
+/// PROMOTE_SSH_KEY holds either the key itself or the path of a key file.
+fn is_key_text(value: &str) -> bool {
+    value.trim_start().starts_with("-----BEGIN")
+}
+
+/// The known_hosts text of PROMOTE_SSH_KNOWN_HOSTS or `~/.ssh/known_hosts`; an unreadable
+/// file counts as none.
+fn known_hosts_from(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let file = var("PROMOTE_SSH_KNOWN_HOSTS")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".ssh/known_hosts")))?;
+    std::fs::read_to_string(file).ok()
 }
 
 fn home() -> Option<PathBuf> {
@@ -254,4 +289,124 @@ pub fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
         .join("promote")
         .join("git")
+}
+
+#[cfg(test)]
+mod tests {
+    use promote_git::Secret;
+
+    use super::*;
+
+    const HOST_KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
+    fn remote(url: &str, vars: &[(&str, &str)]) -> Result<RemoteSpec, GitError> {
+        remote_from(url, |name| {
+            vars.iter()
+                .find(|(n, v)| *n == name && !v.is_empty())
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    fn credentials(url: &str, vars: &[(&str, &str)]) -> Credentials {
+        remote(url, vars).expect("remote").credentials
+    }
+
+    const ALL: &[(&str, &str)] = &[
+        ("PROMOTE_GIT_TOKEN", "tok"),
+        ("PROMOTE_GIT_USERNAME", "bot"),
+        ("PROMOTE_GIT_PASSWORD", "pw"),
+        ("PROMOTE_SSH_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----"),
+        ("PROMOTE_SSH_KEY_PASSPHRASE", "phrase"),
+        ("PROMOTE_SSH_USER", "deploy"),
+        ("HOME", "/nonexistent"),
+    ];
+
+    #[test]
+    fn https_reads_only_the_https_variables() {
+        assert_eq!(
+            credentials("https://h/r.git", ALL),
+            Credentials::Token {
+                username: Some("bot".into()),
+                token: Secret::new("tok"),
+            }
+        );
+        assert_eq!(
+            credentials("https://h/r.git", &ALL[1..]),
+            Credentials::Basic {
+                username: "bot".into(),
+                password: Secret::new("pw"),
+            }
+        );
+        // A password without a user name, or SSH variables alone, mean no credentials.
+        assert_eq!(
+            credentials("https://h/r.git", &ALL[2..]),
+            Credentials::Anonymous
+        );
+    }
+
+    #[test]
+    fn ssh_reads_only_the_ssh_variables() {
+        assert_eq!(
+            credentials("ssh://git@h/r.git", ALL),
+            Credentials::SshKey {
+                username: Some("deploy".into()),
+                key: SshKeySource::Memory(Secret::new("-----BEGIN OPENSSH PRIVATE KEY-----\n")),
+                passphrase: Some(Secret::new("phrase")),
+            }
+        );
+        assert_eq!(
+            credentials("git@h:r.git", &[("PROMOTE_SSH_KEY", "/keys/id_ed25519")]),
+            Credentials::SshKey {
+                username: None,
+                key: SshKeySource::Path(PathBuf::from("/keys/id_ed25519")),
+                passphrase: None,
+            }
+        );
+        assert_eq!(
+            credentials("ssh://git@h/r.git", &ALL[..3]),
+            Credentials::Anonymous
+        );
+    }
+
+    #[test]
+    fn local_paths_take_no_credentials() {
+        assert_eq!(credentials("/srv/git/r.git", ALL), Credentials::Anonymous);
+    }
+
+    #[test]
+    fn ssh_host_keys_come_from_known_hosts_and_pins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("known_hosts");
+        std::fs::write(&file, format!("h ssh-ed25519 {HOST_KEY}\n")).expect("write");
+        let file = file.to_str().expect("utf-8");
+        let expected = HostKeyPolicy::from_known_hosts(&format!("h ssh-ed25519 {HOST_KEY}"));
+        // With credentials and without: the known hosts are read either way.
+        for vars in [
+            &[("PROMOTE_SSH_KNOWN_HOSTS", file), ALL[3]][..],
+            &[("PROMOTE_SSH_KNOWN_HOSTS", file)][..],
+        ] {
+            let spec = remote("ssh://git@h/r.git", vars).expect("remote");
+            assert_eq!(spec.host_keys, expected);
+        }
+        // The default file is ~/.ssh/known_hosts.
+        std::fs::create_dir_all(dir.path().join(".ssh")).expect("mkdir");
+        std::fs::copy(file, dir.path().join(".ssh/known_hosts")).expect("copy");
+        let home = dir.path().to_str().expect("utf-8");
+        let spec = remote("ssh://git@h/r.git", &[("HOME", home)]).expect("remote");
+        assert_eq!(spec.host_keys, expected);
+        // HTTPS ignores them.
+        let spec = remote("https://h/r.git", &[("PROMOTE_SSH_KNOWN_HOSTS", file)]).expect("url");
+        assert!(spec.host_keys.is_empty());
+
+        let pin = format!("ssh-ed25519 {HOST_KEY}");
+        let spec = remote(
+            "ssh://git@h/r.git",
+            &[("PROMOTE_SSH_HOST_KEY", &pin), ("HOME", "/nonexistent")],
+        )
+        .expect("remote");
+        assert!(!spec.host_keys.is_empty());
+        let err = remote("ssh://git@h/r.git", &[("PROMOTE_SSH_HOST_KEY", "nonsense")])
+            .expect_err("bad pin");
+        assert_eq!(err.category(), "invalid_request");
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! One module per subcommand; `main` parses arguments and turns results into exit codes:
 //! 0 on success, 1 when the command refused or failed (message on stderr), 2 on bad usage.
-//! The plugin must not depend on the operator's runtime crates; it talks to files (and,
-//! later, to the cluster) directly.
+//! The plugin must not depend on the operator's runtime crates; it works on files and Git
+//! repositories directly, without a cluster.
 
 mod atomic;
 mod demo;

@@ -98,10 +98,15 @@ fn main() -> Result<(), Failure> {
         ms(setup.elapsed())
     );
 
+    // One runtime drives the engine's async API for the whole run.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let cache = tempfile::tempdir()?;
     let engine = Engine::new(EngineConfig::new(cache.path()))?;
     let t = Instant::now();
-    engine.refresh_blocking(&remote, "main")?;
+    runtime.block_on(engine.refresh(&remote, "main"))?;
     let cold_engine = t.elapsed();
 
     let work = tempfile::tempdir()?;
@@ -120,66 +125,16 @@ fn main() -> Result<(), Failure> {
     for i in 0..iterations {
         // (a) the engine, warm cache: app i's dev tag into its prod file.
         let t = Instant::now();
-        match engine.promote_blocking(request(&remote, i))? {
+        match runtime.block_on(engine.promote(request(&remote, i)))? {
             Outcome::Committed(_) => {}
             other => return Err(format!("expected a commit for app {i}, got {other:?}").into()),
         }
         a.push(t.elapsed());
 
         // (b) the floor: warm clone, fetch, one-line commit, push.
-        let t = Instant::now();
-        run(&git_remote, &clone, &["fetch", "-q", "origin", "main"])?;
-        run(
-            &git_remote,
-            &clone,
-            &["reset", "-q", "--hard", "FETCH_HEAD"],
-        )?;
-        let file = clone.join(BigRepoSpec::release_file("prod", spec.apps - 1 - i));
-        std::fs::write(&file, format!("image:\n  tag: floor-{i}\n"))?;
-        run(&git_remote, &clone, &["commit", "-q", "-am", "floor"])?;
-        run(&git_remote, &clone, &["push", "-q", "origin", "HEAD:main"])?;
-        b.push(t.elapsed());
-
+        b.push(floor_round(&git_remote, &clone, spec.apps - 1 - i, i)?);
         // (c) clone per promotion.
-        let scratch = tempfile::tempdir()?;
-        let fresh = scratch.path().join("c");
-        let t = Instant::now();
-        let out = git_remote
-            .git()
-            .args([
-                "clone",
-                "-q",
-                "--depth",
-                "1",
-                "--single-branch",
-                "--branch",
-                "main",
-                "--",
-                git_remote.url(),
-            ])
-            .arg(&fresh)
-            .output()?;
-        if !out.status.success() {
-            return Err(format!("shallow clone: {}", String::from_utf8_lossy(&out.stderr)).into());
-        }
-        let file = fresh.join(BigRepoSpec::release_file("prod", spec.apps / 2 + i));
-        std::fs::write(&file, format!("image:\n  tag: clone-{i}\n"))?;
-        run(
-            &git_remote,
-            &fresh,
-            &[
-                "-c",
-                "user.name=Bench",
-                "-c",
-                "user.email=bench@example.com",
-                "commit",
-                "-q",
-                "-am",
-                "clone",
-            ],
-        )?;
-        run(&git_remote, &fresh, &["push", "-q", "origin", "HEAD:main"])?;
-        c.push(t.elapsed());
+        c.push(clone_round(&git_remote, spec.apps / 2 + i, i)?);
     }
     // The first round warms the server's caches for everyone; drop it.
     let (a, b, c) = (
@@ -219,26 +174,86 @@ fn main() -> Result<(), Failure> {
         if ca >= 10.0 { "met" } else { "MISSED" }
     );
 
-    lanes_at_once(&big, lanes)?;
+    lanes_at_once(&runtime, &big, lanes)?;
     Ok(())
 }
 
+/// (b): on the warm clone, fetch, reset, a one-line commit to `app`'s prod file, push.
+fn floor_round(
+    git_remote: &Remote,
+    clone: &Path,
+    app: usize,
+    i: usize,
+) -> Result<Duration, Failure> {
+    let t = Instant::now();
+    run(git_remote, clone, &["fetch", "-q", "origin", "main"])?;
+    run(git_remote, clone, &["reset", "-q", "--hard", "FETCH_HEAD"])?;
+    let file = clone.join(BigRepoSpec::release_file("prod", app));
+    std::fs::write(&file, format!("image:\n  tag: floor-{i}\n"))?;
+    run(git_remote, clone, &["commit", "-q", "-am", "floor"])?;
+    run(git_remote, clone, &["push", "-q", "origin", "HEAD:main"])?;
+    Ok(t.elapsed())
+}
+
+/// (c): a shallow clone, a one-line commit to `app`'s prod file, push.
+fn clone_round(git_remote: &Remote, app: usize, i: usize) -> Result<Duration, Failure> {
+    let scratch = tempfile::tempdir()?;
+    let fresh = scratch.path().join("c");
+    let t = Instant::now();
+    let out = git_remote
+        .git()
+        .args([
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--single-branch",
+            "--branch",
+            "main",
+            "--",
+            git_remote.url(),
+        ])
+        .arg(&fresh)
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("shallow clone: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let file = fresh.join(BigRepoSpec::release_file("prod", app));
+    std::fs::write(&file, format!("image:\n  tag: clone-{i}\n"))?;
+    run(
+        git_remote,
+        &fresh,
+        &[
+            "-c",
+            "user.name=Bench",
+            "-c",
+            "user.email=bench@example.com",
+            "commit",
+            "-q",
+            "-am",
+            "clone",
+        ],
+    )?;
+    run(git_remote, &fresh, &["push", "-q", "origin", "HEAD:main"])?;
+    Ok(t.elapsed())
+}
+
 /// `lanes` promotions of different apps at once, with an outside writer pushing meanwhile.
-fn lanes_at_once(big: &promote_gitserver::BigRepo, lanes: usize) -> Result<(), Failure> {
+fn lanes_at_once(
+    runtime: &tokio::runtime::Runtime,
+    big: &promote_gitserver::BigRepo,
+    lanes: usize,
+) -> Result<(), Failure> {
     let repos = RepoDir::new()?;
     let repo = big.import_into(&repos, "lanes")?;
     let http = HttpServer::start(&repos)?;
     let remote = remote_spec(&http, "lanes")?;
     let cache = tempfile::tempdir()?;
     let engine = Engine::new(EngineConfig::new(cache.path()))?;
-    engine.refresh_blocking(&remote, "main")?;
+    runtime.block_on(engine.refresh(&remote, "main"))?;
     let before = repo.head("main")?.ok_or("no main")?;
     let writer_remote = http.remote("lanes");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let t = Instant::now();
     let writer = std::thread::spawn(move || -> Result<Vec<String>, String> {
         (0..10)
@@ -289,11 +304,50 @@ fn lanes_at_once(big: &promote_gitserver::BigRepo, lanes: usize) -> Result<(), F
         })
         .max()
         .unwrap_or(0);
-    let commits = git2::Repository::open_bare(repo.path())?;
+    let History { ours, merges, lost } = check_history(repo.path(), &before, lanes, &outside)?;
+    println!();
+    println!("| {lanes} lanes at once, 10 outside commits meanwhile | |");
+    println!("|---|---|");
+    println!("| total time | {} |", ms(total));
+    println!("| promotions committed | {committed} of {lanes} |");
+    println!("| promotion commits on main | {ours} |");
+    println!("| most push attempts for one commit | {max_attempts} |");
+    println!("| merge commits | {merges} |");
+    println!("| lost updates | {lost} |");
+    if !failed.is_empty() || lost > 0 || merges > 0 {
+        return Err(format!(
+            "lanes benchmark failed: {} errors (first: {:?}), {lost} lost, {merges} merges",
+            failed.len(),
+            failed.first()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// What the lanes run left on main.
+struct History {
+    /// Commits the engine made.
+    ours: usize,
+    /// Merge commits (there must be none).
+    merges: usize,
+    /// Promotions or outside commits that did not end up on main.
+    lost: usize,
+}
+
+/// Walks main from `before` and checks that no update was lost: every prod file holds its dev
+/// tag and every outside commit is on main.
+fn check_history(
+    bare: &Path,
+    before: &str,
+    lanes: usize,
+    outside: &[String],
+) -> Result<History, Failure> {
+    let commits = git2::Repository::open_bare(bare)?;
     let main = commits.refname_to_id("refs/heads/main")?;
     let mut walk = commits.revwalk()?;
     walk.push(main)?;
-    walk.hide(git2::Oid::from_str(&before)?)?;
+    walk.hide(git2::Oid::from_str(before)?)?;
     let (mut ours, mut merges) = (0, 0);
     for oid in walk {
         let commit = commits.find_commit(oid?)?;
@@ -304,7 +358,6 @@ fn lanes_at_once(big: &promote_gitserver::BigRepo, lanes: usize) -> Result<(), F
             merges += 1;
         }
     }
-    // Zero lost updates: every prod file holds its dev tag, every outside commit is on main.
     let tree = commits.find_commit(main)?.tree()?;
     let read = |path: &str| -> Result<String, Failure> {
         let blob = tree
@@ -325,7 +378,7 @@ fn lanes_at_once(big: &promote_gitserver::BigRepo, lanes: usize) -> Result<(), F
             lost += 1;
         }
     }
-    for c in &outside {
+    for c in outside {
         let c = git2::Oid::from_str(c)?;
         // graph_descendant_of is strict: the tip itself is not its own descendant.
         if c != main && !commits.graph_descendant_of(main, c)? {
@@ -333,22 +386,5 @@ fn lanes_at_once(big: &promote_gitserver::BigRepo, lanes: usize) -> Result<(), F
             lost += 1;
         }
     }
-    println!();
-    println!("| {lanes} lanes at once, 10 outside commits meanwhile | |");
-    println!("|---|---|");
-    println!("| total time | {} |", ms(total));
-    println!("| promotions committed | {committed} of {lanes} |");
-    println!("| promotion commits on main | {ours} |");
-    println!("| most push attempts for one commit | {max_attempts} |");
-    println!("| merge commits | {merges} |");
-    println!("| lost updates | {lost} |");
-    if !failed.is_empty() || lost > 0 || merges > 0 {
-        return Err(format!(
-            "lanes benchmark failed: {} errors (first: {:?}), {lost} lost, {merges} merges",
-            failed.len(),
-            failed.first()
-        )
-        .into());
-    }
-    Ok(())
+    Ok(History { ours, merges, lost })
 }

@@ -1,4 +1,7 @@
 //! Commit messages that say what moved, and the trailers that let Promote find its own commits.
+//!
+//! The `TRAILER_*` constants are the only definition of the trailer names: the operator and
+//! the CLI use them from this crate rather than spelling the names again.
 
 /// Trailer naming the lane (`namespace/name`); it starts each promotion's trailer group.
 pub const TRAILER_PROMOTION: &str = "Promotion";
@@ -10,7 +13,7 @@ pub const TRAILER_PREVIOUS: &str = "Promote-Previous";
 pub const TRAILER_SOURCE: &str = "Promote-Source";
 /// Trailer with the target values file.
 pub const TRAILER_TARGET: &str = "Promote-Target";
-/// Trailer with the approver.
+/// Trailer with who approved the promotion; automatic promotions have none.
 pub const TRAILER_APPROVED_BY: &str = "Promote-Approved-By";
 
 /// What one promotion moved, as the message describes it.
@@ -225,6 +228,36 @@ mod tests {
                 .with(TRAILER_VERSION, "sha-9")
                 .find_in(&msg)
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn trailer_names_are_the_ones_written() {
+        // Pushed commits carry these names; renaming one would stop them from being found.
+        let msg = render(&[moved("web/a", "a", "1", "2")]);
+        let groups = trailer_groups(&msg);
+        let keys: Vec<&str> = groups[0].iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "Promotion",
+                "Promote-Version",
+                "Promote-Previous",
+                "Promote-Source",
+                "Promote-Target",
+                "Promote-Approved-By",
+            ]
+        );
+        assert_eq!(
+            keys,
+            [
+                TRAILER_PROMOTION,
+                TRAILER_VERSION,
+                TRAILER_PREVIOUS,
+                TRAILER_SOURCE,
+                TRAILER_TARGET,
+                TRAILER_APPROVED_BY,
+            ]
         );
     }
 

@@ -118,7 +118,8 @@ pub struct PromotionRequest {
     pub remote: RemoteSpec,
     /// The branch to commit on.
     pub branch: String,
-    /// The lane's identity, `namespace/name`; written as the `Promotion:` trailer.
+    /// The lane's identity, `namespace/name`; written as the `Promotion:` trailer
+    /// ([`TRAILER_PROMOTION`](crate::TRAILER_PROMOTION)).
     pub promotion: String,
     /// The application's name for the commit message; the target file's stem when absent.
     pub app: Option<String>,
@@ -131,7 +132,9 @@ pub struct PromotionRequest {
     pub expect_target: Option<Vec<String>>,
     /// The commit's author; the engine's committer when absent.
     pub author: Option<Identity>,
-    /// Who approved, for the message and the `Promote-Approved-By:` trailer.
+    /// Who approved, for the message body (`approved by: …`) and the `Promote-Approved-By:`
+    /// trailer ([`TRAILER_APPROVED_BY`](crate::TRAILER_APPROVED_BY)); an automatic promotion
+    /// has none.
     pub approved_by: Option<String>,
     /// Free text added to the commit message body.
     pub note: Option<String>,

@@ -6,7 +6,9 @@ use common::{
     borrowed, install_hook, layout, prod_path, race_once_hook, release_file, request_for,
     stage_outside_commit,
 };
-use promote_git::{Credentials, Engine, EngineConfig, GitError, Outcome, RemoteSpec, Secret, Side};
+use promote_git::{
+    Credentials, Engine, EngineConfig, GitError, HeadCheck, Outcome, RemoteSpec, Secret, Side,
+};
 use promote_gitserver::{BareRepo, HttpServer, RepoDir};
 
 struct Setup {
@@ -65,13 +67,14 @@ fn committed(outcome: Result<Outcome, GitError>) -> promote_git::Committed {
     }
 }
 
-#[test]
-fn promotes_over_http_with_basic_auth() {
+#[tokio::test]
+async fn promotes_over_http_with_basic_auth() {
     let s = setup(&["blog"]);
     let before = s.tip();
     let c = committed(
         s.engine()
-            .promote_blocking(request_for(s.basic(), "blog").approved_by("oncall-lead")),
+            .promote(request_for(s.basic(), "blog").approved_by("oncall-lead"))
+            .await,
     );
     assert_eq!(c.parent.as_str(), before);
     assert_eq!(s.tip(), c.commit.as_str());
@@ -91,8 +94,8 @@ fn promotes_over_http_with_basic_auth() {
     );
 }
 
-#[test]
-fn a_token_is_sent_as_the_password() {
+#[tokio::test]
+async fn a_token_is_sent_as_the_password() {
     let s = setup(&["blog"]);
     let c = s.http.credentials();
     let remote = RemoteSpec::new(&s.http.url("web-core"))
@@ -101,11 +104,11 @@ fn a_token_is_sent_as_the_password() {
             username: Some(c.username.clone()),
             token: Secret::new(c.password.clone()),
         });
-    committed(s.engine().promote_blocking(request_for(remote, "blog")));
+    committed(s.engine().promote(request_for(remote, "blog")).await);
 }
 
-#[test]
-fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing() {
+#[tokio::test]
+async fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing() {
     let s = setup(&["blog"]);
     let before = s.tip();
     let wrong = "not-the-password-31337";
@@ -117,7 +120,8 @@ fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing() {
         });
     let err = s
         .engine()
-        .promote_blocking(request_for(remote.clone(), "blog"))
+        .promote(request_for(remote.clone(), "blog"))
+        .await
         .expect_err("refused");
     assert_eq!(err.category(), "auth", "{err}");
     assert!(!err.is_retryable());
@@ -129,7 +133,8 @@ fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing() {
     let anonymous = RemoteSpec::new(&s.http.url("web-core")).expect("url");
     let err = s
         .engine()
-        .promote_blocking(request_for(anonymous, "blog"))
+        .promote(request_for(anonymous, "blog"))
+        .await
         .expect_err("refused");
     assert_eq!(err.category(), "auth", "{err}");
 
@@ -141,35 +146,38 @@ fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing() {
         .replace("http://", &format!("http://{}:{wrong}@", c.username));
     let err = s
         .engine()
-        .promote_blocking(request_for(RemoteSpec::new(&url).expect("url"), "blog"))
+        .promote(request_for(RemoteSpec::new(&url).expect("url"), "blog"))
+        .await
         .expect_err("refused");
     assert!(!err.to_string().contains(wrong), "{err}");
     assert_eq!(s.tip(), before);
 }
 
-#[test]
-fn server_down_is_retryable_and_the_next_attempt_succeeds() {
+#[tokio::test]
+async fn server_down_is_retryable_and_the_next_attempt_succeeds() {
     let s = setup(&["blog"]);
     let engine = s.engine();
     // Warm the cache first, so the retry is an incremental fetch.
-    engine.refresh_blocking(&s.basic(), "main").expect("fetch");
+    engine.refresh(&s.basic(), "main").await.expect("fetch");
     s.http.stop();
     let err = engine
-        .promote_blocking(request_for(s.basic(), "blog"))
+        .promote(request_for(s.basic(), "blog"))
+        .await
         .expect_err("server down");
     assert!(err.is_retryable(), "{err}");
     assert_eq!(err.category(), "network", "{err}");
     let err = engine
-        .remote_head_blocking(&s.basic(), "main")
+        .remote_head(&s.basic(), "main")
+        .await
         .expect_err("server down");
     assert_eq!(err.category(), "network", "{err}");
     s.http.restart().expect("restart");
-    committed(engine.promote_blocking(request_for(s.basic(), "blog")));
+    committed(engine.promote(request_for(s.basic(), "blog")).await);
     assert_eq!(s.prod("blog"), release_file("prod", "blog", "dev-blog-2"));
 }
 
-#[test]
-fn a_lost_race_is_retried_on_the_new_tip_without_merges() {
+#[tokio::test]
+async fn a_lost_race_is_retried_on_the_new_tip_without_merges() {
     let s = setup(&["blog"]);
     let outside = stage_outside_commit(
         s.repo.path(),
@@ -177,7 +185,7 @@ fn a_lost_race_is_retried_on_the_new_tip_without_merges() {
         "docs: notes",
     );
     install_hook(s.repo.path(), &race_once_hook());
-    let c = committed(s.engine().promote_blocking(request_for(s.basic(), "blog")));
+    let c = committed(s.engine().promote(request_for(s.basic(), "blog")).await);
     assert_eq!(c.attempts, 2, "the first push lost the race");
     assert_eq!(
         c.parent.as_str(),
@@ -195,8 +203,8 @@ fn a_lost_race_is_retried_on_the_new_tip_without_merges() {
     assert_eq!(s.prod("blog"), release_file("prod", "blog", "dev-blog-2"));
 }
 
-#[test]
-fn a_person_editing_the_target_between_decision_and_push_wins() {
+#[tokio::test]
+async fn a_person_editing_the_target_between_decision_and_push_wins() {
     let s = setup(&["blog"]);
     let theirs = release_file("prod", "blog", "hotfix-9");
     let outside = stage_outside_commit(
@@ -205,7 +213,7 @@ fn a_person_editing_the_target_between_decision_and_push_wins() {
         "pin blog to hotfix-9",
     );
     install_hook(s.repo.path(), &race_once_hook());
-    match s.engine().promote_blocking(request_for(s.basic(), "blog")) {
+    match s.engine().promote(request_for(s.basic(), "blog")).await {
         Ok(Outcome::Conflict(c)) => {
             assert_eq!(c.side, Side::Target);
             assert_eq!(
@@ -220,8 +228,8 @@ fn a_person_editing_the_target_between_decision_and_push_wins() {
     assert_eq!(s.prod("blog"), theirs);
 }
 
-#[test]
-fn a_declining_hook_is_a_rejection_not_a_retry() {
+#[tokio::test]
+async fn a_declining_hook_is_a_rejection_not_a_retry() {
     let s = setup(&["blog"]);
     let before = s.tip();
     install_hook(
@@ -230,7 +238,8 @@ fn a_declining_hook_is_a_rejection_not_a_retry() {
     );
     let err = s
         .engine()
-        .promote_blocking(request_for(s.basic(), "blog"))
+        .promote(request_for(s.basic(), "blog"))
+        .await
         .expect_err("declined");
     assert_eq!(err.category(), "push_rejected", "{err}");
     assert!(!err.is_retryable());
@@ -238,8 +247,8 @@ fn a_declining_hook_is_a_rejection_not_a_retry() {
     assert_eq!(s.tip(), before);
 }
 
-#[test]
-fn missing_repository_over_http_is_not_found() {
+#[tokio::test]
+async fn missing_repository_over_http_is_not_found() {
     let s = setup(&["blog"]);
     let c = s.http.credentials();
     let remote = RemoteSpec::new(&s.http.url("nope"))
@@ -250,7 +259,8 @@ fn missing_repository_over_http_is_not_found() {
         });
     let err = s
         .engine()
-        .promote_blocking(request_for(remote, "blog"))
+        .promote(request_for(remote, "blog"))
+        .await
         .expect_err("missing");
     assert_eq!(err.category(), "not_found", "{err}");
 }
@@ -306,4 +316,34 @@ async fn twenty_promotions_and_an_outside_writer_over_http() {
         );
     }
     assert_eq!(s.repo.merge_count("main").expect("merges"), 0);
+}
+
+#[tokio::test]
+async fn a_shared_tip_needs_no_server() {
+    let s = setup(&["blog"]);
+    let engine = Engine::new(EngineConfig {
+        head_ttl: std::time::Duration::from_secs(3600),
+        ..EngineConfig::new(s.cache.path())
+    })
+    .expect("engine");
+    let first = engine.tip(&s.basic(), "main").await.expect("tip");
+    assert_eq!(first.check, HeadCheck::Fetched);
+    assert_eq!(first.commit.as_str(), s.tip());
+    s.http.stop();
+    // The server is down, so an answer within the TTL can only come from the shared tip.
+    let again = engine.tip(&s.basic(), "main").await.expect("shared tip");
+    assert_eq!(
+        (again.commit, again.check),
+        (first.commit, HeadCheck::Shared)
+    );
+    let checking = Engine::new(EngineConfig {
+        head_ttl: std::time::Duration::ZERO,
+        ..EngineConfig::new(s.cache.path())
+    })
+    .expect("engine");
+    let err = checking
+        .tip(&s.basic(), "main")
+        .await
+        .expect_err("a zero TTL asks the server");
+    assert_eq!(err.category(), "network", "{err}");
 }

@@ -4,8 +4,8 @@ mod common;
 
 use common::{Fixture, dev_path, git, prod_path, release_file};
 use promote_git::{
-    GitError, Outcome, PromotionRequest, Side, Source, TRAILER_PROMOTION, TRAILER_VERSION, Target,
-    TrailerQuery,
+    Engine, EngineConfig, GitError, HeadCheck, Outcome, PromotionRequest, Side, Source,
+    TRAILER_PROMOTION, TRAILER_VERSION, Target, TrailerQuery,
 };
 
 fn committed(outcome: Result<Outcome, GitError>) -> promote_git::Committed {
@@ -15,13 +15,14 @@ fn committed(outcome: Result<Outcome, GitError>) -> promote_git::Committed {
     }
 }
 
-#[test]
-fn promotes_the_dev_tag_into_prod_in_one_commit_and_nothing_else_changes() {
+#[tokio::test]
+async fn promotes_the_dev_tag_into_prod_in_one_commit_and_nothing_else_changes() {
     let fx = Fixture::new(&["synestra-io", "blog"]);
     let before = fx.tip();
     let c = committed(
         fx.engine()
-            .promote_blocking(fx.request("synestra-io").approved_by("oncall-lead")),
+            .promote(fx.request("synestra-io").approved_by("oncall-lead"))
+            .await,
     );
     assert_eq!(c.from, vec!["prod-synestra-io-1"]);
     assert_eq!(c.to, vec!["dev-synestra-io-2"]);
@@ -51,13 +52,13 @@ fn promotes_the_dev_tag_into_prod_in_one_commit_and_nothing_else_changes() {
     );
 }
 
-#[test]
-fn a_second_promotion_is_in_sync_and_writes_nothing() {
+#[tokio::test]
+async fn a_second_promotion_is_in_sync_and_writes_nothing() {
     let fx = Fixture::new(&["blog"]);
     let engine = fx.engine();
-    committed(engine.promote_blocking(fx.request("blog")));
+    committed(engine.promote(fx.request("blog")).await);
     let tip = fx.tip();
-    match engine.promote_blocking(fx.request("blog")) {
+    match engine.promote(fx.request("blog")).await {
         Ok(Outcome::InSync { commit, values }) => {
             assert_eq!(commit.as_str(), tip);
             assert_eq!(values, vec!["dev-blog-2"]);
@@ -67,14 +68,14 @@ fn a_second_promotion_is_in_sync_and_writes_nothing() {
     assert_eq!(fx.tip(), tip);
 }
 
-#[test]
-fn a_changed_target_is_a_conflict_naming_the_commit_and_the_edit_is_kept() {
+#[tokio::test]
+async fn a_changed_target_is_a_conflict_naming_the_commit_and_the_edit_is_kept() {
     let fx = Fixture::new(&["blog"]);
     let person = fx.outside("person");
     let pinned = release_file("prod", "blog", "hotfix-7");
     let their_commit = person.commit(&prod_path("blog"), &pinned, "pin blog to hotfix-7");
     let request = fx.request("blog").expect_target(vec!["prod-blog-1".into()]);
-    match fx.engine().promote_blocking(request) {
+    match fx.engine().promote(request).await {
         Ok(Outcome::Conflict(c)) => {
             assert_eq!(c.side, Side::Target);
             assert_eq!(
@@ -93,8 +94,8 @@ fn a_changed_target_is_a_conflict_naming_the_commit_and_the_edit_is_kept() {
     assert_eq!(fx.show(&prod_path("blog")) + "\n", pinned);
 }
 
-#[test]
-fn a_source_that_moved_after_approval_is_a_conflict() {
+#[tokio::test]
+async fn a_source_that_moved_after_approval_is_a_conflict() {
     let fx = Fixture::new(&["blog"]);
     fx.outside("ci").commit(
         &dev_path("blog"),
@@ -105,7 +106,7 @@ fn a_source_that_moved_after_approval_is_a_conflict() {
     let mut request = fx.request("blog");
     request.source =
         Source::file(dev_path("blog"), &["image.tag"]).expect(vec!["dev-blog-2".into()]);
-    match fx.engine().promote_blocking(request) {
+    match fx.engine().promote(request).await {
         Ok(Outcome::Conflict(c)) => {
             assert_eq!(c.side, Side::Source);
             assert_eq!(c.found, "dev-blog-3");
@@ -115,8 +116,8 @@ fn a_source_that_moved_after_approval_is_a_conflict() {
     assert_eq!(fx.tip(), tip);
 }
 
-#[test]
-fn several_fields_land_in_one_commit() {
+#[tokio::test]
+async fn several_fields_land_in_one_commit() {
     let fx = Fixture::new(&["api"]);
     let digest = format!("sha256:{}", "ab".repeat(32));
     let person = fx.outside("ci");
@@ -139,7 +140,7 @@ fn several_fields_land_in_one_commit() {
             &["image.tag", "image.digest", "worker.tag"],
         ),
     );
-    let c = committed(fx.engine().promote_blocking(request));
+    let c = committed(fx.engine().promote(request).await);
     assert_eq!(
         c.to,
         vec!["v2".to_string(), digest.clone(), "v2-worker".to_string()]
@@ -159,8 +160,8 @@ fn several_fields_land_in_one_commit() {
     );
 }
 
-#[test]
-fn the_values_editor_refusal_leaves_the_repository_untouched() {
+#[tokio::test]
+async fn the_values_editor_refusal_leaves_the_repository_untouched() {
     let fx = Fixture::new(&["blog"]);
     let person = fx.outside("person");
     // An alias cannot be edited exactly: the editor refuses, and nothing may be pushed.
@@ -168,7 +169,8 @@ fn the_values_editor_refusal_leaves_the_repository_untouched() {
     let tip = person.commit(&prod_path("blog"), aliased, "share defaults");
     let err = fx
         .engine()
-        .promote_blocking(fx.request("blog"))
+        .promote(fx.request("blog"))
+        .await
         .expect_err("refused");
     assert_eq!(err.category(), "invalid_values", "{err}");
     assert!(!err.is_retryable());
@@ -176,8 +178,8 @@ fn the_values_editor_refusal_leaves_the_repository_untouched() {
     assert_eq!(fx.show(&prod_path("blog")) + "\n", aliased);
 }
 
-#[test]
-fn an_invalid_version_in_the_source_is_refused_before_writing() {
+#[tokio::test]
+async fn an_invalid_version_in_the_source_is_refused_before_writing() {
     let fx = Fixture::new(&["blog"]);
     let tip = fx.outside("ci").commit(
         &dev_path("blog"),
@@ -186,14 +188,15 @@ fn an_invalid_version_in_the_source_is_refused_before_writing() {
     );
     let err = fx
         .engine()
-        .promote_blocking(fx.request("blog"))
+        .promote(fx.request("blog"))
+        .await
         .expect_err("refused");
     assert_eq!(err.category(), "invalid_values", "{err}");
     assert_eq!(fx.tip(), tip);
 }
 
-#[test]
-fn path_escapes_are_refused() {
+#[tokio::test]
+async fn path_escapes_are_refused() {
     let fx = Fixture::new(&["blog"]);
     // A symlinked directory and a symlinked file, committed by a person.
     let person = fx.outside("person");
@@ -221,54 +224,52 @@ fn path_escapes_are_refused() {
     ] {
         let mut request = fx.request("blog");
         request.target = Target::new(target, &["image.tag"]);
-        let err = engine.promote_blocking(request).expect_err(target);
+        let err = engine.promote(request).await.expect_err(target);
         assert_eq!(err.category(), "invalid_path", "{target}: {err}");
         let mut request = fx.request("blog");
         request.source = Source::file(target, &["image.tag"]);
-        let err = engine.promote_blocking(request).expect_err(target);
+        let err = engine.promote(request).await.expect_err(target);
         assert_eq!(err.category(), "invalid_path", "{target}: {err}");
     }
     assert_eq!(fx.tip(), tip);
 }
 
-#[test]
-fn missing_branch_file_and_repository_are_not_found() {
+#[tokio::test]
+async fn missing_branch_file_and_repository_are_not_found() {
     let fx = Fixture::new(&["blog"]);
     let engine = fx.engine();
     let mut request = fx.request("blog");
     request.branch = "release".into();
-    let err = engine.promote_blocking(request).expect_err("no branch");
+    let err = engine.promote(request).await.expect_err("no branch");
     assert_eq!(err.category(), "not_found", "{err}");
     let err = engine
-        .promote_blocking(fx.request("nope"))
+        .promote(fx.request("nope"))
+        .await
         .expect_err("no file");
     assert_eq!(err.category(), "not_found", "{err}");
     let mut request = fx.request("blog");
     request.remote =
         promote_git::RemoteSpec::new(fx.dir.path().join("missing.git").to_str().expect("utf-8"))
             .expect("url");
-    let err = engine.promote_blocking(request).expect_err("no repo");
+    let err = engine.promote(request).await.expect_err("no repo");
     assert_eq!(err.category(), "not_found", "{err}");
     let mut request = fx.request("blog");
     request.branch = "bad..name".into();
     assert_eq!(
-        engine
-            .promote_blocking(request)
-            .expect_err("bad")
-            .category(),
+        engine.promote(request).await.expect_err("bad").category(),
         "invalid_request"
     );
 }
 
-#[test]
-fn a_pin_writes_given_values() {
+#[tokio::test]
+async fn a_pin_writes_given_values() {
     let fx = Fixture::new(&["blog"]);
     let mut request = fx.request("blog");
     request.source = Source::Values {
         label: "pin".into(),
         values: vec!["1.30".into()],
     };
-    let c = committed(fx.engine().promote_blocking(request));
+    let c = committed(fx.engine().promote(request).await);
     assert_eq!(c.to, vec!["1.30"]);
     // A version that YAML would read as a number keeps its quotes.
     assert!(fx.show(&prod_path("blog")).contains("tag: \"1.30\""));
@@ -276,10 +277,10 @@ fn a_pin_writes_given_values() {
     assert!(message.contains("Promote-Source: pin"), "{message}");
 }
 
-#[test]
-fn restarting_with_an_existing_cache_fetches_only_what_is_new() {
+#[tokio::test]
+async fn restarting_with_an_existing_cache_fetches_only_what_is_new() {
     let fx = Fixture::new(&["blog", "shop"]);
-    committed(fx.engine().promote_blocking(fx.request("blog")));
+    committed(fx.engine().promote(fx.request("blog")).await);
     let caches = || {
         std::fs::read_dir(&fx.cache)
             .expect("cache dir")
@@ -294,25 +295,30 @@ fn restarting_with_an_existing_cache_fetches_only_what_is_new() {
         .outside("person")
         .commit("docs/notes.md", "notes\n", "docs");
     // A new engine over the same directory, as after a restart.
-    let c = committed(fx.engine().promote_blocking(fx.request("shop")));
+    let c = committed(fx.engine().promote(fx.request("shop")).await);
     assert_eq!(c.parent.as_str(), outside);
     assert_eq!(caches(), 1);
     assert_eq!(fx.merges(), "");
 }
 
-#[test]
-fn trailers_find_the_promotion_commit() {
+#[tokio::test]
+async fn trailers_find_the_promotion_commit() {
     let fx = Fixture::new(&["blog", "shop"]);
     let engine = fx.engine();
-    let c = committed(engine.promote_blocking(fx.request("blog").approved_by("oncall-lead")));
+    let c = committed(
+        engine
+            .promote(fx.request("blog").approved_by("oncall-lead"))
+            .await,
+    );
     fx.outside("person")
         .commit("docs/x.md", "x\n", "later work");
-    committed(engine.promote_blocking(fx.request("shop")));
+    committed(engine.promote(fx.request("shop")).await);
     let query = TrailerQuery::new()
         .with(TRAILER_PROMOTION, "web/blog-prod")
         .with(TRAILER_VERSION, "dev-blog-2");
     let found = engine
-        .find_commit_blocking(&fx.remote(), "main", &query, 50)
+        .find_commit(&fx.remote(), "main", &query, 50)
+        .await
         .expect("scan")
         .expect("found");
     assert_eq!(found.commit, c.commit);
@@ -326,14 +332,15 @@ fn trailers_find_the_promotion_commit() {
         .with(TRAILER_VERSION, "dev-blog-9");
     assert_eq!(
         engine
-            .find_commit_blocking(&fx.remote(), "main", &missing, 50)
+            .find_commit(&fx.remote(), "main", &missing, 50)
+            .await
             .expect("scan"),
         None
     );
 }
 
-#[test]
-fn a_batch_shares_one_commit_and_each_caller_gets_its_own_outcome() {
+#[tokio::test]
+async fn a_batch_shares_one_commit_and_each_caller_gets_its_own_outcome() {
     let apps = ["a", "b", "c"];
     let fx = Fixture::new(&apps);
     let before = fx.commit_count();
@@ -350,7 +357,7 @@ fn a_batch_shares_one_commit_and_each_caller_gets_its_own_outcome() {
     let mut broken = fx.request("c");
     broken.target = Target::new("../x.yaml", &["image.tag"]);
     requests.push(broken);
-    let results = fx.engine().promote_many_blocking(requests);
+    let results = fx.engine().promote_many(requests).await;
     let commits: Vec<_> = results[..3]
         .iter()
         .map(|r| committed(r.clone()).commit)
@@ -380,34 +387,36 @@ fn a_batch_shares_one_commit_and_each_caller_gets_its_own_outcome() {
     }
 }
 
-#[test]
-fn remote_head_reads_without_fetching() {
+#[tokio::test]
+async fn remote_head_reads_without_fetching() {
     let fx = Fixture::new(&["blog"]);
     let engine = fx.engine();
     let head = engine
-        .remote_head_blocking(&fx.remote(), "main")
+        .remote_head(&fx.remote(), "main")
+        .await
         .expect("ls-remote")
         .expect("branch");
     assert_eq!(head.as_str(), fx.tip());
     assert_eq!(
         engine
-            .cached_head_blocking(&fx.remote(), "main")
-            .expect("cache"),
-        None
-    );
-    assert_eq!(
-        engine
-            .remote_head_blocking(&fx.remote(), "nope")
+            .remote_head(&fx.remote(), "nope")
+            .await
             .expect("ls-remote"),
         None
     );
-    let values = engine
-        .read_fields_blocking(
+    // The cache had not seen the branch: the first tip has to fetch it.
+    let tip = engine.tip(&fx.remote(), "main").await.expect("tip");
+    assert_eq!((tip.commit, tip.check), (head, HeadCheck::Fetched));
+    // A read on an empty cache fetches the branch first.
+    let fresh = Engine::new(EngineConfig::new(fx.dir.path().join("fresh-cache"))).expect("engine");
+    let values = fresh
+        .read_fields(
             &fx.remote(),
             "main",
             &prod_path("blog"),
             &["image.tag".into()],
         )
+        .await
         .expect("read");
     assert_eq!(values.values, vec!["prod-blog-1"]);
 }
@@ -475,12 +484,12 @@ async fn twenty_promotions_and_an_outside_writer_all_land_without_merges() {
     assert!(ours <= 20);
 }
 
-#[test]
-fn file_urls_work_like_paths() {
+#[tokio::test]
+async fn file_urls_work_like_paths() {
     let fx = Fixture::new(&["blog"]);
     let url = format!("file://{}", fx.url());
     let mut request = fx.request("blog");
     request.remote = promote_git::RemoteSpec::new(&url).expect("url");
-    let c = committed(fx.engine().promote_blocking(request));
+    let c = committed(fx.engine().promote(request).await);
     assert_eq!(fx.tip(), c.commit.as_str());
 }

@@ -75,21 +75,25 @@ fn committed(outcome: Result<Outcome, GitError>) -> promote_git::Committed {
     }
 }
 
-#[test]
-fn promotes_over_ssh_with_a_key_file() {
+#[tokio::test]
+async fn promotes_over_ssh_with_a_key_file() {
     let s = setup();
     let before = s.tip();
-    let c = committed(s.engine().promote_blocking(request_for(
-        s.trusted(key_file(s.ssh.authorized_key(), None)),
-        "blog",
-    )));
+    let c = committed(
+        s.engine()
+            .promote(request_for(
+                s.trusted(key_file(s.ssh.authorized_key(), None)),
+                "blog",
+            ))
+            .await,
+    );
     assert_eq!(c.parent.as_str(), before);
     assert_eq!(s.tip(), c.commit.as_str());
     assert!(s.promoted());
 }
 
-#[test]
-fn promotes_over_ssh_with_a_key_held_in_memory() {
+#[tokio::test]
+async fn promotes_over_ssh_with_a_key_held_in_memory() {
     let s = setup();
     let pem = s.ssh.authorized_key().private_key().expect("key text");
     let creds = Credentials::SshKey {
@@ -99,20 +103,22 @@ fn promotes_over_ssh_with_a_key_held_in_memory() {
     };
     committed(
         s.engine()
-            .promote_blocking(request_for(s.trusted(creds), "blog")),
+            .promote(request_for(s.trusted(creds), "blog"))
+            .await,
     );
     assert!(s.promoted());
 }
 
-#[test]
-fn promotes_over_ssh_with_a_passphrase_key_and_refuses_a_wrong_passphrase() {
+#[tokio::test]
+async fn promotes_over_ssh_with_a_passphrase_key_and_refuses_a_wrong_passphrase() {
     let s = setup();
     let key = s.ssh.passphrase_key();
     let before = s.tip();
     let wrong = "wrong-passphrase-5150";
     let err = s
         .engine()
-        .promote_blocking(request_for(s.trusted(key_file(key, Some(wrong))), "blog"))
+        .promote(request_for(s.trusted(key_file(key, Some(wrong))), "blog"))
+        .await
         .expect_err("wrong");
     assert_eq!(err.category(), "auth", "{err}");
     assert!(!err.to_string().contains(wrong));
@@ -120,31 +126,36 @@ fn promotes_over_ssh_with_a_passphrase_key_and_refuses_a_wrong_passphrase() {
     let passphrase = key
         .passphrase()
         .expect("the fixture's key has a passphrase");
-    committed(s.engine().promote_blocking(request_for(
-        s.trusted(key_file(key, Some(passphrase))),
-        "blog",
-    )));
+    committed(
+        s.engine()
+            .promote(request_for(
+                s.trusted(key_file(key, Some(passphrase))),
+                "blog",
+            ))
+            .await,
+    );
     assert!(s.promoted());
 }
 
-#[test]
-fn an_unauthorized_key_is_an_auth_error_and_nothing_is_pushed() {
+#[tokio::test]
+async fn an_unauthorized_key_is_an_auth_error_and_nothing_is_pushed() {
     let s = setup();
     let before = s.tip();
     let err = s
         .engine()
-        .promote_blocking(request_for(
+        .promote(request_for(
             s.trusted(key_file(s.ssh.unauthorized_key(), None)),
             "blog",
         ))
+        .await
         .expect_err("refused");
     assert_eq!(err.category(), "auth", "{err}");
     assert!(!err.is_retryable());
     assert_eq!(s.tip(), before);
 }
 
-#[test]
-fn unknown_and_changed_host_keys_are_refused_unless_pinned() {
+#[tokio::test]
+async fn unknown_and_changed_host_keys_are_refused_unless_pinned() {
     let s = setup();
     let before = s.tip();
     let creds = key_file(s.ssh.authorized_key(), None);
@@ -152,7 +163,8 @@ fn unknown_and_changed_host_keys_are_refused_unless_pinned() {
     let name = format!("[127.0.0.1]:{}", s.ssh.port());
 
     let err = engine
-        .promote_blocking(request_for(s.remote(creds.clone(), ""), "blog"))
+        .promote(request_for(s.remote(creds.clone(), ""), "blog"))
+        .await
         .expect_err("unknown");
     assert_eq!(
         err,
@@ -164,10 +176,11 @@ fn unknown_and_changed_host_keys_are_refused_unless_pinned() {
     assert!(!err.is_retryable());
 
     let err = engine
-        .promote_blocking(request_for(
+        .promote(request_for(
             s.remote(creds.clone(), s.ssh.wrong_known_hosts_line()),
             "blog",
         ))
+        .await
         .expect_err("changed");
     assert_eq!(
         err,
@@ -183,7 +196,8 @@ fn unknown_and_changed_host_keys_are_refused_unless_pinned() {
         .known_hosts_line()
         .replacen(&format!(":{}", s.ssh.port()), ":1", 1);
     let err = engine
-        .promote_blocking(request_for(s.remote(creds.clone(), &other_port), "blog"))
+        .promote(request_for(s.remote(creds.clone(), &other_port), "blog"))
+        .await
         .expect_err("unknown");
     assert_eq!(
         err,
@@ -201,22 +215,23 @@ fn unknown_and_changed_host_keys_are_refused_unless_pinned() {
         .expect("url")
         .with_credentials(creds)
         .with_host_keys(pinned);
-    committed(engine.promote_blocking(request_for(remote, "blog")));
+    committed(engine.promote(request_for(remote, "blog")).await);
     assert!(s.promoted());
 }
 
-#[test]
-fn ssh_server_down_is_retryable_then_succeeds() {
+#[tokio::test]
+async fn ssh_server_down_is_retryable_then_succeeds() {
     let s = setup();
     let remote = s.trusted(key_file(s.ssh.authorized_key(), None));
     let engine = s.engine();
     s.ssh.stop();
     let err = engine
-        .promote_blocking(request_for(remote.clone(), "blog"))
+        .promote(request_for(remote.clone(), "blog"))
+        .await
         .expect_err("down");
     assert_eq!(err.category(), "network", "{err}");
     assert!(err.is_retryable());
     s.ssh.restart().expect("restart");
-    committed(engine.promote_blocking(request_for(remote, "blog")));
+    committed(engine.promote(request_for(remote, "blog")).await);
     assert!(s.promoted());
 }

@@ -3,7 +3,8 @@
 use git2::Oid;
 use tracing::info_span;
 
-use super::{Engine, FileValues, blocking, read_values};
+use super::reads::read_values;
+use super::{Engine, FileValues};
 use crate::GitError;
 use crate::auth::RemoteSpec;
 use crate::path::RepoPath;
@@ -12,26 +13,6 @@ use crate::tree;
 impl Engine {
     /// Reads `fields` of `file` at `commit`, which must already be in the cache (a commit the
     /// branch had when it was last fetched).
-    pub fn read_fields_at_blocking(
-        &self,
-        remote: &RemoteSpec,
-        commit: &str,
-        file: &str,
-        fields: &[String],
-    ) -> Result<FileValues, GitError> {
-        let path = RepoPath::parse(file)?;
-        let name = remote.url.to_string();
-        let oid = parse_oid(commit)?;
-        self.inner.cache.with(&remote.url, |repo| {
-            let found = repo.find_commit(oid).map_err(|_| GitError::NotFound {
-                repo: name.clone(),
-                what: format!("commit {commit} (not fetched yet)"),
-            })?;
-            read_values(repo, &found, &path, fields, &name)
-        })
-    }
-
-    /// Async [`Engine::read_fields_at_blocking`].
     pub async fn read_fields_at(
         &self,
         remote: &RemoteSpec,
@@ -39,29 +20,55 @@ impl Engine {
         file: &str,
         fields: &[String],
     ) -> Result<FileValues, GitError> {
-        let (engine, remote, commit, file, fields) = (
-            self.clone(),
-            remote.clone(),
-            commit.to_string(),
-            file.to_string(),
-            fields.to_vec(),
-        );
-        blocking(move || engine.read_fields_at_blocking(&remote, &commit, &file, &fields)).await
+        let path = RepoPath::parse(file)?;
+        let oid = parse_oid(commit)?;
+        let (remote, commit, fields) = (remote.clone(), commit.to_owned(), fields.to_vec());
+        self.blocking(move |engine| engine.read_at_commit(&remote, oid, &commit, &path, &fields))
+            .await
+    }
+
+    fn read_at_commit(
+        &self,
+        remote: &RemoteSpec,
+        oid: Oid,
+        commit: &str,
+        path: &RepoPath,
+        fields: &[String],
+    ) -> Result<FileValues, GitError> {
+        let name = remote.url.to_string();
+        self.inner.cache.with(&remote.url, |repo| {
+            let found = repo.find_commit(oid).map_err(|_| GitError::NotFound {
+                repo: name.clone(),
+                what: format!("commit {commit} (not fetched yet)"),
+            })?;
+            read_values(repo, &found, path, fields, &name)
+        })
     }
 
     /// Whether `descendant` is `ancestor` or has it in its history, both commits being in the
     /// cache. A commit the cache has not seen yet is reported as not containing it.
-    pub fn contains_blocking(
+    pub async fn contains(
         &self,
         remote: &RemoteSpec,
         descendant: &str,
         ancestor: &str,
     ) -> Result<bool, GitError> {
-        let _span = info_span!("contains", repo = %remote.url).entered();
         let (descendant, ancestor) = (parse_oid(descendant)?, parse_oid(ancestor)?);
         if descendant == ancestor {
             return Ok(true);
         }
+        let remote = remote.clone();
+        self.blocking(move |engine| engine.descends(&remote, descendant, ancestor))
+            .await
+    }
+
+    fn descends(
+        &self,
+        remote: &RemoteSpec,
+        descendant: Oid,
+        ancestor: Oid,
+    ) -> Result<bool, GitError> {
+        let _span = info_span!("contains", repo = %remote.url).entered();
         let name = remote.url.to_string();
         self.inner.cache.with(&remote.url, |repo| {
             if repo.find_commit(descendant).is_err() || repo.find_commit(ancestor).is_err() {
@@ -70,22 +77,6 @@ impl Engine {
             repo.graph_descendant_of(descendant, ancestor)
                 .map_err(|e| tree::local(&name, &e))
         })
-    }
-
-    /// Async [`Engine::contains_blocking`].
-    pub async fn contains(
-        &self,
-        remote: &RemoteSpec,
-        descendant: &str,
-        ancestor: &str,
-    ) -> Result<bool, GitError> {
-        let (engine, remote, descendant, ancestor) = (
-            self.clone(),
-            remote.clone(),
-            descendant.to_string(),
-            ancestor.to_string(),
-        );
-        blocking(move || engine.contains_blocking(&remote, &descendant, &ancestor)).await
     }
 }
 

@@ -8,21 +8,21 @@ use std::process::Command;
 use promote_git::{Engine, EngineConfig, PromotionRequest, RemoteSpec, Source, Target};
 use tempfile::TempDir;
 
-/// A git command with a fixed identity and no user or system config.
+/// The fixtures' git command, as a person would run it: Dana's identity and the real time.
 fn git_command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("git");
+    let mut cmd = promote_gitserver::git();
     cmd.args(args)
         .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_AUTHOR_NAME", "Dana Developer")
         .env("GIT_AUTHOR_EMAIL", "dana@example.com")
         .env("GIT_COMMITTER_NAME", "Dana Developer")
-        .env("GIT_COMMITTER_EMAIL", "dana@example.com");
+        .env("GIT_COMMITTER_EMAIL", "dana@example.com")
+        .env_remove("GIT_AUTHOR_DATE")
+        .env_remove("GIT_COMMITTER_DATE");
     cmd
 }
 
-/// Runs git with a fixed identity and no user or system config.
+/// Runs git (see [`git_command`]) and returns its trimmed output; failure fails the test.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = git_command(dir, args).output().expect("git runs");
     assert!(

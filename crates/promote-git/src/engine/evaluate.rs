@@ -1,0 +1,298 @@
+//! Deciding one request on one tree: validation, the compare-and-swap check, the edited file,
+//! and what the commit message says about it.
+
+use std::collections::BTreeMap;
+
+use git2::{Oid, Repository, Signature, Tree};
+
+use super::{check_branch, internal};
+use crate::GitError;
+use crate::auth::RemoteSpec;
+use crate::message::Moved;
+use crate::path::RepoPath;
+use crate::request::{ChangeInfo, CommitId, Identity, PromotionRequest, Side, Source};
+use crate::tree;
+
+/// A request with its paths validated.
+pub(super) struct Prepared<'r> {
+    pub(super) request: &'r PromotionRequest,
+    pub(super) source: Option<RepoPath>,
+    pub(super) target: RepoPath,
+}
+
+/// What one request comes to on one tree.
+pub(super) enum Eval {
+    InSync(Vec<String>),
+    Conflict {
+        side: Side,
+        file: RepoPath,
+        field: String,
+        expected: String,
+        found: String,
+    },
+    Edit {
+        from: Vec<String>,
+        to: Vec<String>,
+        content: Vec<u8>,
+        mode: i32,
+    },
+}
+
+/// Validates one request of a batch for `remote` and `branch`.
+pub(super) fn prepare<'r>(
+    request: &'r PromotionRequest,
+    remote: &RemoteSpec,
+    branch: &str,
+) -> Result<Prepared<'r>, GitError> {
+    if request.remote.url != remote.url || request.branch != branch {
+        return Err(internal("a batch mixed repositories or branches"));
+    }
+    check_branch(branch)?;
+    let target = RepoPath::parse(&request.target.file)?;
+    let fields = request.target.fields.len();
+    if fields == 0 {
+        return Err(GitError::InvalidRequest("no fields to promote".into()));
+    }
+    if request.source.len() != fields {
+        return Err(GitError::InvalidRequest(format!(
+            "the source has {} fields or values but the target has {fields}",
+            request.source.len()
+        )));
+    }
+    let mut unique = request.target.fields.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != fields {
+        return Err(GitError::InvalidRequest(
+            "a target field is named twice".into(),
+        ));
+    }
+    if request
+        .expect_target
+        .as_ref()
+        .is_some_and(|e| e.len() != fields)
+    {
+        return Err(GitError::InvalidRequest(
+            "expected target values must match the target fields one to one".into(),
+        ));
+    }
+    let source = match &request.source {
+        Source::File { file, expect, .. } => {
+            if expect.as_ref().is_some_and(|e| e.len() != fields) {
+                return Err(GitError::InvalidRequest(
+                    "expected source values must match the source fields one to one".into(),
+                ));
+            }
+            Some(RepoPath::parse(file)?)
+        }
+        Source::Values { .. } => None,
+    };
+    if request.promotion.trim().is_empty() {
+        return Err(GitError::InvalidRequest("the promotion has no name".into()));
+    }
+    Ok(Prepared {
+        request,
+        source,
+        target,
+    })
+}
+
+pub(super) fn get_value(path: &RepoPath, content: &[u8], field: &str) -> Result<String, GitError> {
+    promote_values::get(path.as_str(), content, field).map_err(|e| values_error(path, &e))
+}
+
+fn values_error(path: &RepoPath, e: &promote_values::ValuesError) -> GitError {
+    GitError::InvalidValues {
+        path: path.to_string(),
+        message: format!("{}: {}", e.path, e.kind),
+    }
+}
+
+fn read_through(
+    repo: &Repository,
+    root: &Tree<'_>,
+    overlay: &BTreeMap<RepoPath, (Vec<u8>, i32)>,
+    path: &RepoPath,
+    name: &str,
+) -> Result<(Vec<u8>, i32), GitError> {
+    match overlay.get(path) {
+        Some((content, mode)) => Ok((content.clone(), *mode)),
+        None => tree::read(repo, root, path, name),
+    }
+}
+
+/// Decides one request on one tree: in sync, conflict, or the edited target file.
+pub(super) fn evaluate(
+    repo: &Repository,
+    root: &Tree<'_>,
+    overlay: &BTreeMap<RepoPath, (Vec<u8>, i32)>,
+    p: &Prepared<'_>,
+    expect_target: Option<&[String]>,
+    name: &str,
+) -> Result<Eval, GitError> {
+    let request = p.request;
+    let wanted: Vec<String> = match (&request.source, &p.source) {
+        (Source::File { fields, expect, .. }, Some(path)) => {
+            let (content, _) = read_through(repo, root, overlay, path, name)?;
+            let values: Vec<String> = fields
+                .iter()
+                .map(|f| get_value(path, &content, f))
+                .collect::<Result<_, _>>()?;
+            if let Some(expect) = expect
+                && let Some(i) = (0..values.len()).find(|&i| values[i] != expect[i])
+            {
+                return Ok(Eval::Conflict {
+                    side: Side::Source,
+                    file: path.clone(),
+                    field: fields[i].clone(),
+                    expected: expect[i].clone(),
+                    found: values[i].clone(),
+                });
+            }
+            values
+        }
+        (Source::Values { values, .. }, _) => values.clone(),
+        (Source::File { .. }, None) => return Err(internal("source path missing")),
+    };
+    let (content, mode) = read_through(repo, root, overlay, &p.target, name)?;
+    let fields = &request.target.fields;
+    let current: Vec<String> = fields
+        .iter()
+        .map(|f| get_value(&p.target, &content, f))
+        .collect::<Result<_, _>>()?;
+    if current == wanted {
+        return Ok(Eval::InSync(current));
+    }
+    if let Some(expect) = expect_target
+        && let Some(i) = (0..current.len()).find(|&i| current[i] != expect[i])
+    {
+        return Ok(Eval::Conflict {
+            side: Side::Target,
+            file: p.target.clone(),
+            field: fields[i].clone(),
+            expected: expect[i].clone(),
+            found: current[i].clone(),
+        });
+    }
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(String::as_str)
+        .zip(wanted.iter().map(String::as_str))
+        .collect();
+    let edits = promote_values::set_many(p.target.as_str(), &content, &pairs)
+        .map_err(|e| values_error(&p.target, &e))?;
+    if !edits.changed {
+        return Ok(Eval::InSync(current));
+    }
+    Ok(Eval::Edit {
+        from: current,
+        to: wanted,
+        content: edits.content,
+        mode,
+    })
+}
+
+/// What the commit message says about one edited request.
+pub(super) fn describe(p: &Prepared<'_>, from: &[String], to: &[String]) -> Moved {
+    let request = p.request;
+    let dir_name = |path: &RepoPath| {
+        let c = path.components();
+        if c.len() >= 2 {
+            c[c.len() - 2].clone()
+        } else {
+            path.to_string()
+        }
+    };
+    let (source, source_env) = match (&request.source, &p.source) {
+        (Source::File { environment, .. }, Some(path)) => (
+            path.to_string(),
+            environment.clone().unwrap_or_else(|| dir_name(path)),
+        ),
+        (Source::Values { label, .. }, _) => (label.clone(), label.clone()),
+        (Source::File { .. }, None) => (String::new(), String::new()),
+    };
+    Moved {
+        promotion: request.promotion.clone(),
+        app: request
+            .app
+            .clone()
+            .unwrap_or_else(|| p.target.stem().to_string()),
+        source,
+        source_env,
+        target: p.target.to_string(),
+        target_env: request
+            .target
+            .environment
+            .clone()
+            .unwrap_or_else(|| dir_name(&p.target)),
+        fields: request
+            .target
+            .fields
+            .iter()
+            .zip(from.iter().zip(to))
+            .map(|(f, (a, b))| (f.clone(), a.clone(), b.clone()))
+            .collect(),
+        approved_by: request.approved_by.clone(),
+        note: request.note.clone(),
+    }
+}
+
+/// A commit signature, with characters that would break the header removed.
+pub(super) fn signature(who: &Identity, name: &str) -> Result<Signature<'static>, GitError> {
+    let clean = |s: &str| {
+        s.chars()
+            .filter(|c| !c.is_control() && *c != '<' && *c != '>')
+            .collect::<String>()
+    };
+    Signature::now(clean(&who.name).trim(), clean(&who.email).trim()).map_err(|e| {
+        GitError::InvalidRequest(format!(
+            "invalid commit identity for {name}: {}",
+            e.message()
+        ))
+    })
+}
+
+/// The newest commit (first-parent history from `tip`) that changed `field` of `file`.
+pub(super) fn last_change(
+    repo: &Repository,
+    tip: Oid,
+    file: &RepoPath,
+    field: &str,
+    depth: usize,
+) -> Option<ChangeInfo> {
+    let value_at = |commit: &git2::Commit<'_>| -> Option<String> {
+        let root = commit.tree().ok()?;
+        let (content, _) = tree::read(repo, &root, file, "").ok()?;
+        promote_values::get(file.as_str(), &content, field).ok()
+    };
+    let mut commit = repo.find_commit(tip).ok()?;
+    let mut value = value_at(&commit);
+    for _ in 0..depth {
+        let changed_here = match commit.parent(0) {
+            Ok(parent) => {
+                let before = value_at(&parent);
+                if before != value {
+                    true
+                } else {
+                    commit = parent;
+                    value = before;
+                    false
+                }
+            }
+            Err(_) => true,
+        };
+        if changed_here {
+            return Some(ChangeInfo {
+                commit: CommitId::from_oid(commit.id()),
+                author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+                summary: commit
+                    .summary()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_string(),
+            });
+        }
+    }
+    None
+}

@@ -1,0 +1,148 @@
+//! Reads at the branch tip: the remote's head, a fetch, values, and commits found by trailers.
+
+use git2::{Repository, Sort};
+use tracing::info_span;
+
+use super::evaluate::get_value;
+use super::{Engine, FileValues, FoundCommit, check_branch};
+use crate::GitError;
+use crate::auth::RemoteSpec;
+use crate::message::TrailerQuery;
+use crate::path::RepoPath;
+use crate::request::CommitId;
+use crate::{transport, tree};
+
+impl Engine {
+    /// The branch's commit on the remote, without fetching (`git ls-remote`). `None` when the
+    /// branch does not exist.
+    pub async fn remote_head(
+        &self,
+        remote: &RemoteSpec,
+        branch: &str,
+    ) -> Result<Option<CommitId>, GitError> {
+        check_branch(branch)?;
+        let (remote, branch) = (remote.clone(), branch.to_owned());
+        self.blocking(move |_| {
+            let _span = info_span!("remote_head", repo = %remote.url, branch).entered();
+            Ok(transport::remote_head(&remote, &branch)?.map(CommitId::from_oid))
+        })
+        .await
+    }
+
+    /// Fetches the branch into the cache (downloading only what is new) and returns its tip.
+    pub async fn refresh(&self, remote: &RemoteSpec, branch: &str) -> Result<CommitId, GitError> {
+        check_branch(branch)?;
+        let (remote, branch) = (remote.clone(), branch.to_owned());
+        self.blocking(move |engine| {
+            let _span = info_span!("refresh", repo = %remote.url, branch).entered();
+            engine.inner.cache.with(&remote.url, |repo| {
+                engine
+                    .fetch_tip(repo, &remote, &branch)
+                    .map(CommitId::from_oid)
+            })
+        })
+        .await
+    }
+
+    /// Reads `fields` of `file` at the cached branch tip (fetching first only when the cache has
+    /// never seen the branch).
+    pub async fn read_fields(
+        &self,
+        remote: &RemoteSpec,
+        branch: &str,
+        file: &str,
+        fields: &[String],
+    ) -> Result<FileValues, GitError> {
+        check_branch(branch)?;
+        let path = RepoPath::parse(file)?;
+        let (remote, branch, fields) = (remote.clone(), branch.to_owned(), fields.to_vec());
+        self.blocking(move |engine| engine.read_at_tip(&remote, &branch, &path, &fields))
+            .await
+    }
+
+    fn read_at_tip(
+        &self,
+        remote: &RemoteSpec,
+        branch: &str,
+        path: &RepoPath,
+        fields: &[String],
+    ) -> Result<FileValues, GitError> {
+        let name = remote.url.to_string();
+        self.inner.cache.with(&remote.url, |repo| {
+            let tip = match repo.refname_to_id(&transport::tracking_ref(branch)) {
+                Ok(oid) => oid,
+                Err(_) => self.fetch_tip(repo, remote, branch)?,
+            };
+            let commit = repo.find_commit(tip).map_err(|e| tree::local(&name, &e))?;
+            read_values(repo, &commit, path, fields, &name)
+        })
+    }
+
+    /// Fetches the branch, then scans its newest `limit` commits for one whose trailers match
+    /// (one promotion's group must hold every pair). Lets a restarted operator recognise a
+    /// commit it pushed before it could record the outcome.
+    pub async fn find_commit(
+        &self,
+        remote: &RemoteSpec,
+        branch: &str,
+        query: &TrailerQuery,
+        limit: usize,
+    ) -> Result<Option<FoundCommit>, GitError> {
+        check_branch(branch)?;
+        let (remote, branch, query) = (remote.clone(), branch.to_owned(), query.clone());
+        self.blocking(move |engine| engine.scan_for_commit(&remote, &branch, &query, limit))
+            .await
+    }
+
+    fn scan_for_commit(
+        &self,
+        remote: &RemoteSpec,
+        branch: &str,
+        query: &TrailerQuery,
+        limit: usize,
+    ) -> Result<Option<FoundCommit>, GitError> {
+        let _span = info_span!("find_commit", repo = %remote.url, branch).entered();
+        let name = remote.url.to_string();
+        let local = |e: git2::Error| tree::local(&name, &e);
+        self.inner.cache.with(&remote.url, |repo| {
+            let tip = self.fetch_tip(repo, remote, branch)?;
+            let mut walk = repo.revwalk().map_err(local)?;
+            walk.set_sorting(Sort::TIME).map_err(local)?;
+            walk.push(tip).map_err(local)?;
+            for oid in walk.take(limit) {
+                let oid = oid.map_err(local)?;
+                let commit = repo.find_commit(oid).map_err(local)?;
+                let text = String::from_utf8_lossy(commit.message_bytes());
+                if let Some(trailers) = query.find_in(&text) {
+                    let summary = text.lines().next().unwrap_or_default().to_string();
+                    return Ok(Some(FoundCommit {
+                        commit: CommitId::from_oid(oid),
+                        summary,
+                        trailers,
+                    }));
+                }
+            }
+            Ok(None)
+        })
+    }
+}
+
+/// Reads `fields` of the file at `path` in `commit`.
+pub(super) fn read_values(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    path: &RepoPath,
+    fields: &[String],
+    name: &str,
+) -> Result<FileValues, GitError> {
+    let root = commit.tree().map_err(|e| tree::local(name, &e))?;
+    let (content, _) = tree::read(repo, &root, path, name)?;
+    let values = fields
+        .iter()
+        .map(|f| get_value(path, &content, f))
+        .collect::<Result<_, _>>()?;
+    Ok(FileValues {
+        commit: CommitId::from_oid(commit.id()),
+        values,
+    })
+}
