@@ -8,6 +8,8 @@
 //! - Local: [`BareRepo::path`] and [`BareRepo::file_url`].
 //! - [`RepoDir`] / [`BareRepo`]: create bare repositories from `(path, content)` lists, commit as
 //!   an outside writer (with retry on non-fast-forward), read files, list and count commits.
+//! - [`FaultProxy`] and [`Blackhole`]: network faults on loopback — a proxy that hangs, cuts
+//!   or truncates traffic on demand, and a server that accepts and never answers.
 //! - [`cached_big_repo`]: a 20,000-commit, 5,000-file repository for benchmarks, built with
 //!   `git fast-import` and cached under `${PROMOTE_CACHE:-$HOME/.cache/promote}/bench/`.
 //!
@@ -54,6 +56,7 @@
 mod bigrepo;
 mod cmd;
 mod error;
+mod fault;
 mod http;
 mod process;
 mod remote;
@@ -66,6 +69,7 @@ pub use bigrepo::{
 };
 pub use cmd::{AUTHOR_DATE, AUTHOR_EMAIL, AUTHOR_NAME, git};
 pub use error::{Error, Result};
+pub use fault::{Blackhole, FaultProxy};
 pub use http::{HttpCredentials, HttpServer};
 pub use remote::Remote;
 pub use repo::{BareRepo, DEFAULT_BRANCH, RepoDir};
