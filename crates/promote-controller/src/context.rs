@@ -20,6 +20,10 @@ pub struct Settings {
     pub identity: String,
     /// Most reconciles running at once; bounds API connections and git threads.
     pub concurrency: u16,
+    /// The namespaces whose Argo CD Applications lanes may read and sync.
+    pub application_namespaces: Vec<String>,
+    /// Whether lanes may name `file://` repositories (paths on the operator's own disk).
+    pub allow_file_repositories: bool,
 }
 
 /// What every reconcile shares: the client, the git engine, the one Event recorder, metrics.

@@ -69,6 +69,19 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     concurrency: u16,
 
+    /// Namespaces whose Argo CD Applications lanes may read and sync (comma-separated).
+    #[arg(
+        long,
+        env = "PROMOTE_APPLICATION_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "argocd"
+    )]
+    application_namespaces: Vec<String>,
+
+    /// Let lanes name file:// repositories (paths on the operator's own disk); off by default.
+    #[arg(long, env = "PROMOTE_ALLOW_FILE_REPOSITORIES")]
+    allow_file_repositories: bool,
+
     /// How long one remote-head check is shared by the lanes of one repository.
     #[arg(long, default_value = "2s", value_parser = duration)]
     head_ttl: Duration,
@@ -125,6 +138,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         head_ttl: args.head_ttl,
         concurrency: args.concurrency,
+        application_namespaces: args.application_namespaces,
+        allow_file_repositories: args.allow_file_repositories,
     };
     let client = Client::try_default().await.map_err(|e| {
         anyhow::anyhow!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")

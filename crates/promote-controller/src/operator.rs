@@ -45,6 +45,10 @@ pub struct OperatorConfig {
     pub head_ttl: Duration,
     /// Most reconciles running at once.
     pub concurrency: u16,
+    /// The namespaces whose Argo CD Applications lanes may read and sync.
+    pub application_namespaces: Vec<String>,
+    /// Whether lanes may name `file://` repositories.
+    pub allow_file_repositories: bool,
 }
 
 /// Why the operator stopped.
@@ -140,6 +144,8 @@ impl Operator {
                 timing: config.timing,
                 identity: config.identity.clone(),
                 concurrency: config.concurrency,
+                application_namespaces: config.application_namespaces.clone(),
+                allow_file_repositories: config.allow_file_repositories,
             },
         });
         health.ready.store(true, Ordering::Relaxed);

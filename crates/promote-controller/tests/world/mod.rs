@@ -167,6 +167,8 @@ impl World {
             },
             head_ttl: Duration::from_millis(200),
             concurrency: 4,
+            application_namespaces: vec![self.env.ns().to_owned()],
+            allow_file_repositories: false,
         }
     }
 
@@ -399,6 +401,8 @@ pub async fn by_hand(w: &World, identity: &str) -> (Context, Promotion) {
             timing: Timing::default(),
             identity: identity.into(),
             concurrency: 1,
+            application_namespaces: vec![w.env.ns().to_owned()],
+            allow_file_repositories: false,
         },
     };
     let promotion = w.promotions().get("web-prod").await.expect("promotion");
