@@ -57,6 +57,7 @@ pub mod reasons {
     pub const VALUES_ERROR: &str = "ValuesFileError";
     pub const SYNC_REQUEST_FAILED: &str = "SyncRequestFailed";
     pub const API_ERROR: &str = "KubernetesAPIError";
+    pub const CHANGED_OUTSIDE: &str = "ChangedOutsidePromote";
     pub const IDLE: &str = "Idle";
 }
 

@@ -24,6 +24,10 @@ pub const DEFAULT_BRANCH: &str = "main";
 /// Most entries kept in `status.history`, newest first.
 pub const HISTORY_LIMIT: usize = 20;
 
+/// The label a Secret must carry, set to `"true"`, before a lane may use it as credentials:
+/// a Secret becomes credentials by its owner's choice, not because a lane names it.
+pub const CREDENTIALS_LABEL: &str = "promote.dev/credentials";
+
 /// Annotations users set on a Promotion.
 pub mod annotations {
     /// Asks for an immediate reconcile; the value is any changing token (a timestamp).

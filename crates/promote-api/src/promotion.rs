@@ -269,13 +269,14 @@ impl Default for Gates {
 }
 
 /// How a promotion is verified after its commit.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
     /// How long the target may take to be Synced at the promotion's commit and Healthy
-    /// (a duration such as `10m`).
+    /// (a duration such as `10m`; more than zero).
     #[serde(default = "default_timeout")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"), length(max = 32))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("verification.timeout must be more than zero, such as 10m"))]
     pub timeout: String,
     /// An HTTP(S) URL that must answer 2xx once the target is Healthy. Reserved: this
     /// version records it but does not call it yet.

@@ -47,7 +47,13 @@ pub struct PromotionStatus {
     #[schemars(length(max = 20))]
     pub history: Vec<PromotionRecord>,
 
-    /// Versions whose verification failed; they are never promoted automatically again.
+    /// The approval in the spec as the operator first saw it, and when: any change to
+    /// `spec.approval` is a new approval, dated by the operator rather than by the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ObservedApproval>,
+
+    /// Versions whose verification failed, or that a person replaced in the target after
+    /// they were promoted; they are never promoted automatically again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
     pub rejected_versions: Vec<String>,
@@ -151,6 +157,25 @@ pub struct EnvironmentStatus {
     /// Since when the current version has been Synced and Healthy here (for soak time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_since: Option<Time>,
+}
+
+/// An approval as the operator observed it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedApproval {
+    /// The approved version.
+    pub version: String,
+    /// Who approved it, as the spec says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// The time the client wrote into the approval, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Time>,
+    /// The approval's note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// When the operator first saw this approval.
+    pub observed_at: Time,
 }
 
 /// One field's value in a release values file.
@@ -279,6 +304,18 @@ pub struct PromotionRecord {
     /// The version it replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,
+    /// Every field written, in `spec.fields` order (the first is `version`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub values: Vec<String>,
+    /// Every field's value before, in `spec.fields` order; a rollback writes them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub previous_values: Vec<String>,
+    /// The branch tip the commit was decided on: after a restart the operator looks for its
+    /// own commit between this and the tip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_revision: Option<String>,
     /// The commit that wrote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,

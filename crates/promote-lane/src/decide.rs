@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use promote_api::conditions::{self, reasons, types};
-use promote_api::{Phase, PromotionStatus};
+use promote_api::{ObservedApproval, Phase, PromotionStatus};
 
 use crate::conditions::{
     drifted_condition, policy_condition, promoting_condition, ready_condition, stalled_condition,
@@ -27,6 +27,7 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
         last_promotion: prev.last_promotion.clone(),
         history: prev.history.clone(),
         rejected_versions: prev.rejected_versions.clone(),
+        approval: observed_approval(obs),
         ..PromotionStatus::default()
     };
     let git = obs.git.as_ref().ok();
@@ -97,6 +98,42 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
     }
 }
 
+/// The approval as first seen: unchanged, it keeps the time it was first seen; any change to
+/// it is a new approval seen now. Seen for the first time with a promotion already on
+/// record, it is dated no later than that promotion's start (the client's `approvedAt` when
+/// earlier), so an approval that a promotion already used is not taken as a new one.
+fn observed_approval(obs: &Observation) -> Option<ObservedApproval> {
+    let a = obs.spec.approval.as_ref()?;
+    if let Some(seen) = obs.previous.approval.as_ref()
+        && seen.version == a.version
+        && seen.approved_by == a.approved_by
+        && seen.approved_at == a.approved_at
+        && seen.note == a.note
+    {
+        return Some(seen.clone());
+    }
+    let mut observed_at = obs.now;
+    if obs.previous.approval.is_none()
+        && let Some(started) = obs
+            .previous
+            .last_promotion
+            .as_ref()
+            .and_then(|r| r.started_at.as_ref())
+    {
+        observed_at = observed_at.min(started.0);
+        if let Some(at) = &a.approved_at {
+            observed_at = observed_at.min(at.0);
+        }
+    }
+    Some(ObservedApproval {
+        version: a.version.clone(),
+        approved_by: a.approved_by.clone(),
+        approved_at: a.approved_at.clone(),
+        note: a.note.clone(),
+        observed_at: Time(observed_at),
+    })
+}
+
 /// The target Application, for the sync or refresh after a commit: a sync is requested only
 /// when auto-sync was seen off (an Application that could not be read gets a refresh).
 fn target_app(obs: &Observation) -> Option<TargetApp> {
@@ -148,6 +185,7 @@ pub fn invalid_spec(
             last_promotion: previous.last_promotion.clone(),
             history: previous.history.clone(),
             rejected_versions: previous.rejected_versions.clone(),
+            approval: previous.approval.clone(),
             ..PromotionStatus::default()
         },
         notes: vec![note],

@@ -115,6 +115,17 @@ fn written(plan: &mut Plan, result: &WriteResult, now: Timestamp) {
                 format!("conflict: {message}; the other edit was kept"),
             )
         }
+        WriteResult::Undecided(f) => {
+            record.message = Some(f.message.clone());
+            stall(plan, f, now);
+            (
+                Phase::Promoting,
+                format!(
+                    "{} is in the target file, but this lane cannot tell whether its own commit put it there: {}; look at the branch history, then set spec.pin or approve again",
+                    record.version, f.message
+                ),
+            )
+        }
         WriteResult::Failed(f) if f.retryable => {
             record.message = Some(f.message.clone());
             (

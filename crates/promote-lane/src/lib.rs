@@ -37,5 +37,6 @@ pub use plan::{
 };
 pub use record::short;
 pub use spec::{
-    GateSpec, LaneSpec, RepositorySpec, Side, SpecError, SpecErrorKind, VerificationSpec, Written,
+    Admission, GateSpec, LaneSpec, RepositorySpec, Side, SpecError, SpecErrorKind,
+    VerificationSpec, Written,
 };

@@ -40,6 +40,9 @@ pub struct GitView {
     /// The source file's field values at the revision the source Application is synced at,
     /// when it is synced at a revision known to the cache.
     pub source_at_synced: Option<Vec<String>>,
+    /// Who last changed the target's version, when it no longer holds the version this lane
+    /// last promoted (`<commit> (<author>, <summary>)`).
+    pub target_changed_by: Option<String>,
     /// Whether the target Application's synced revision contains the in-flight promotion's
     /// commit (the commit or a descendant of it). None when there is nothing to check.
     pub in_flight_synced: Option<bool>,

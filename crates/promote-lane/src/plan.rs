@@ -128,6 +128,10 @@ pub enum WriteResult {
         /// What changed, and by which commit.
         message: String,
     },
+    /// The file holds the values, but whether a commit of ours wrote them cannot be told
+    /// (the branch history since the decision's base is not readable as a line): the lane
+    /// reports it and waits rather than taking the promotion as done.
+    Undecided(Failure),
     /// The write failed.
     Failed(Failure),
 }

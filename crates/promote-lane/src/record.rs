@@ -38,3 +38,12 @@ pub(crate) fn kind_word(kind: RecordKind) -> &'static str {
 pub fn short(commit: &str) -> &str {
     commit.get(..12).unwrap_or(commit)
 }
+
+/// Time from `since` to `now`; a `since` in the future (clock skew between nodes) counts as
+/// no time at all, never as time elapsed.
+pub(crate) fn elapsed(now: Timestamp, since: Timestamp) -> std::time::Duration {
+    if since >= now {
+        return std::time::Duration::ZERO;
+    }
+    now.duration_since(since).unsigned_abs()
+}

@@ -117,6 +117,27 @@ pub enum SpecErrorKind {
     FieldPath,
     /// Not a path inside the repository.
     RepositoryPath,
+    /// Valid, but not allowed by this operator's configuration.
+    NotAllowed,
+}
+
+/// What this operator lets lanes name, from its flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// Namespaces whose Applications lanes may read and sync (`--application-namespaces`).
+    pub application_namespaces: Vec<String>,
+    /// Whether `file://` repositories are allowed (`--allow-file-repositories`).
+    pub allow_file_repositories: bool,
+}
+
+impl Default for Admission {
+    /// Applications in `argocd` only, no `file://` repositories.
+    fn default() -> Self {
+        Self {
+            application_namespaces: vec!["argocd".to_owned()],
+            allow_file_repositories: false,
+        }
+    }
 }
 
 fn error(field: &str, kind: SpecErrorKind, problem: String, fix: &str) -> SpecError {
@@ -129,9 +150,10 @@ fn error(field: &str, kind: SpecErrorKind, problem: String, fix: &str) -> SpecEr
 }
 
 impl LaneSpec {
-    /// Validates `spec`; the first problem found is the error.
-    pub fn parse(spec: &PromotionSpec) -> Result<Self, SpecError> {
-        let repository = repository(spec)?;
+    /// Validates `spec` against the grammar and what `admission` allows; the first problem
+    /// found is the error.
+    pub fn parse(spec: &PromotionSpec, admission: &Admission) -> Result<Self, SpecError> {
+        let repository = repository(spec, admission)?;
         let source = side(
             &spec.source,
             "spec.source",
@@ -142,6 +164,8 @@ impl LaneSpec {
             "spec.target",
             spec.target_expected_self_heal(),
         )?;
+        admit_application(&source, "spec.source", admission)?;
+        admit_application(&target, "spec.target", admission)?;
         if source.values_file == target.values_file {
             return Err(error(
                 "spec.target.valuesFile",
@@ -210,8 +234,16 @@ impl LaneSpec {
     }
 }
 
-fn repository(spec: &PromotionSpec) -> Result<RepositorySpec, SpecError> {
+fn repository(spec: &PromotionSpec, admission: &Admission) -> Result<RepositorySpec, SpecError> {
     let r = &spec.repository;
+    if r.url.starts_with("file://") && !admission.allow_file_repositories {
+        return Err(error(
+            "spec.repository.url",
+            SpecErrorKind::NotAllowed,
+            format!("{} is a file on the operator's own disk", r.url),
+            "use an https:// or ssh:// URL (file:// repositories need the operator's --allow-file-repositories)",
+        ));
+    }
     if r.url.trim().is_empty() {
         return Err(error(
             "spec.repository.url",
@@ -273,6 +305,31 @@ fn side(
         application: env.application.clone(),
         expected_self_heal,
     })
+}
+
+/// Application namespaces are a tenancy boundary: a lane may only read and sync the
+/// Applications of namespaces the operator was told to serve.
+fn admit_application(side: &Side, at: &str, admission: &Admission) -> Result<(), SpecError> {
+    let Some(app) = &side.application else {
+        return Ok(());
+    };
+    if admission
+        .application_namespaces
+        .iter()
+        .any(|n| n == &app.namespace)
+    {
+        return Ok(());
+    }
+    Err(error(
+        &format!("{at}.application.namespace"),
+        SpecErrorKind::NotAllowed,
+        format!(
+            "{:?} is not a namespace this operator reads Applications in ({})",
+            app.namespace,
+            admission.application_namespaces.join(", ")
+        ),
+        "name an Application in one of those namespaces, or have the operator started with --application-namespaces including it",
+    ))
 }
 
 /// The git engine confines paths again; checking here names the field.

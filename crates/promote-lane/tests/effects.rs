@@ -8,8 +8,8 @@ use promote_api::conditions::{self, reasons};
 use promote_api::{Phase, PromotionResult, PromotionSpec, RecordKind};
 use promote_argocd::Application;
 use promote_lane::{
-    AppView, Effect, EffectOutcome, Failure, LaneSpec, Plan, Report, Requeue, SpecErrorKind,
-    SyncResult, Timing, WriteFrom, WriteResult, decide, invalid_spec,
+    Admission, AppView, Effect, EffectOutcome, Failure, LaneSpec, Plan, Report, Requeue,
+    SpecErrorKind, SyncResult, Timing, WriteFrom, WriteResult, decide, invalid_spec,
 };
 use serde_json::json;
 
@@ -363,7 +363,8 @@ fn an_invalid_spec_names_the_field_and_the_fix_and_waits_for_a_change() {
         ),
     ];
     for (extra, field, kind) in cases {
-        let err = LaneSpec::parse(&raw_spec(extra.clone())).expect_err(&format!("{extra}"));
+        let err = LaneSpec::parse(&raw_spec(extra.clone()), &Admission::default())
+            .expect_err(&format!("{extra}"));
         assert_eq!((err.field.as_str(), err.kind), (field, kind), "{extra}");
         let text = err.to_string();
         assert!(text.starts_with(field) && text.contains("; "), "{text}");
@@ -390,7 +391,11 @@ fn an_invalid_spec_names_the_field_and_the_fix_and_waits_for_a_change() {
 
 #[test]
 fn a_valid_spec_has_its_defaults_applied_and_durations_parsed() {
-    let spec = LaneSpec::parse(&raw_spec(json!({"gates": {"soakTime": "1h30m"}}))).expect("valid");
+    let spec = LaneSpec::parse(
+        &raw_spec(json!({"gates": {"soakTime": "1h30m"}})),
+        &Admission::default(),
+    )
+    .expect("valid");
     assert_eq!(spec.fields, ["image.tag"]);
     assert_eq!(spec.repository.branch, "main");
     assert!(!spec.source.expected_self_heal && spec.target.expected_self_heal);
@@ -401,4 +406,37 @@ fn a_valid_spec_has_its_defaults_applied_and_durations_parsed() {
     assert!(spec.gates.source_synced && spec.gates.source_healthy);
     assert!(spec.verification.rollback_on_failure);
     assert_eq!(spec.pin, None);
+}
+
+#[test]
+fn what_the_operator_does_not_serve_is_refused_with_the_flag_to_change() {
+    let elsewhere = json!({"target": {"environment": "prod", "valuesFile": "deploy/prod.yaml",
+                                      "application": {"name": "web-prod", "namespace": "team-b"}}});
+    let err = LaneSpec::parse(&raw_spec(elsewhere.clone()), &Admission::default())
+        .expect_err("team-b is not served");
+    assert_eq!(err.field, "spec.target.application.namespace");
+    assert_eq!(err.kind, SpecErrorKind::NotAllowed);
+    assert!(
+        err.to_string().contains("--application-namespaces"),
+        "{err}"
+    );
+    let serves_b = Admission {
+        application_namespaces: vec!["argocd".into(), "team-b".into()],
+        ..Admission::default()
+    };
+    assert!(LaneSpec::parse(&raw_spec(elsewhere), &serves_b).is_ok());
+
+    let local = json!({"repository": {"url": "file:///srv/git/web-core.git"}});
+    let err = LaneSpec::parse(&raw_spec(local.clone()), &Admission::default())
+        .expect_err("file:// is off by default");
+    assert_eq!(err.field, "spec.repository.url");
+    assert!(
+        err.to_string().contains("--allow-file-repositories"),
+        "{err}"
+    );
+    let files = Admission {
+        allow_file_repositories: true,
+        ..Admission::default()
+    };
+    assert!(LaneSpec::parse(&raw_spec(local), &files).is_ok());
 }

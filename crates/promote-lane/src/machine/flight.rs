@@ -1,5 +1,6 @@
 //! A promotion in flight: written but not known to be pushed (write again), pushed and
-//! waiting for Argo CD (sync, health, the timeout), and the rollback when it fails.
+//! waiting for Argo CD (sync, health, the timeout), and the rollback when it fails. A pin
+//! set meanwhile wins at once, and while suspended nothing is written: verification waits.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use promote_api::{Phase, PromotionRecord, PromotionResult, RecordKind};
@@ -7,7 +8,7 @@ use promote_argocd::{HealthStatus, SyncStatus};
 
 use super::{Lane, Verdict};
 use crate::observation::{AppView, GitView};
-use crate::record::{REJECTED_LIMIT, kind_word, short};
+use crate::record::{REJECTED_LIMIT, elapsed, kind_word, short};
 
 impl Lane<'_> {
     /// Carries the running record on.
@@ -18,8 +19,27 @@ impl Lane<'_> {
         source: &[String],
         target: &[String],
     ) -> Verdict {
+        if let Some(pin) = self.obs.spec.pinned()
+            && pin != record.version
+        {
+            let message = format!(
+                "{} {} superseded: spec.pin is {pin}",
+                kind_word(record.kind),
+                record.version
+            );
+            let _ = self.close(record, PromotionResult::Failed, message, false);
+            return self.start_pin(pin, target);
+        }
         match record.commit.clone() {
             Some(commit) => self.verify(record, &commit, git),
+            None if self.obs.spec.suspend => {
+                let message = format!(
+                    "suspended before {} was written to {}; nothing is committed until spec.suspend is cleared",
+                    record.version, self.obs.spec.target.environment
+                );
+                self.status.last_promotion = Some(record);
+                Verdict::wait(Phase::Suspended, message, self.timing.idle)
+            }
             None => self.write_again(record, source, target),
         }
     }
@@ -39,13 +59,17 @@ impl Lane<'_> {
         } else if target[0] == previous
             && (source[0] == record.version || record.kind != RecordKind::Promotion)
         {
-            let mut values = if record.kind == RecordKind::Promotion {
-                source.to_vec()
+            if record.values.len() == target.len() {
+                record.values.clone()
             } else {
-                target.to_vec()
-            };
-            values[0] = record.version.clone();
-            values
+                let mut values = if record.kind == RecordKind::Promotion {
+                    source.to_vec()
+                } else {
+                    target.to_vec()
+                };
+                values[0] = record.version.clone();
+                values
+            }
         } else {
             let message = format!(
                 "{dst} changed to {} while promoting {} (expected {previous})",
@@ -80,7 +104,7 @@ impl Lane<'_> {
             .as_ref()
             .or(record.started_at.as_ref())
             .map_or(self.now, |t| t.0);
-        let overdue = self.now.duration_since(started).unsigned_abs() > timeout;
+        let overdue = elapsed(self.now, started) > timeout;
 
         let (synced, healthy, state) = match &self.obs.target_app {
             AppView::NotConfigured => (true, true, "no Application to verify".to_owned()),
@@ -116,6 +140,16 @@ impl Lane<'_> {
             );
             return self.close(record, PromotionResult::Succeeded, message, false);
         }
+        if overdue && spec.suspend {
+            let message = format!(
+                "suspended: verification of {} {} is paused (not synced and healthy in {dst} within {}: {state}); nothing is rolled back until spec.suspend is cleared",
+                kind_word(record.kind),
+                record.version,
+                spec.verification.timeout.text
+            );
+            self.status.last_promotion = Some(record);
+            return Verdict::wait(Phase::Suspended, message, self.timing.idle);
+        }
         if overdue {
             let message = format!(
                 "{} {} was not synced and healthy in {dst} within {}: {state}",
@@ -140,11 +174,11 @@ impl Lane<'_> {
         Verdict::wait(phase, message, self.timing.active)
     }
 
-    /// Verification failed: reject the version and, when asked, write the previous one back.
+    /// Verification failed: reject the version and, when asked, write every promoted field's
+    /// previous value back.
     fn fail_verification(&mut self, record: PromotionRecord, message: String) -> Verdict {
         let spec = &self.obs.spec;
         let version = record.version.clone();
-        let previous = record.previous_version.clone();
         let rollback =
             spec.verification.rollback_on_failure && record.kind == RecordKind::Promotion;
         if record.kind == RecordKind::Promotion && !self.status.rejected_versions.contains(&version)
@@ -157,26 +191,38 @@ impl Lane<'_> {
         } else {
             PromotionResult::Failed
         };
-        let outcome = self.close(record, result, message.clone(), true);
+        let written = record.values.clone();
+        let previous = restored(&record);
+        let outcome = self.close(record, result, message, true);
         let (Some(previous), true) = (previous, rollback) else {
             return outcome;
         };
-        let target = match self
+        let Some(target) = self
             .obs
             .git
             .as_ref()
             .ok()
             .and_then(|g| g.target.as_ref().ok())
-        {
-            Some(t) => t.clone(),
-            None => return outcome,
+            .cloned()
+        else {
+            return outcome;
         };
-        if target[0] != version {
+        let moved = if written.len() == target.len() {
+            target != written
+        } else {
+            target[0] != version
+        };
+        if moved {
             // Someone already moved the target; do not write over them.
             return outcome;
         }
-        let mut values = target.clone();
-        values[0] = previous;
+        let values = if previous.len() == target.len() {
+            previous
+        } else {
+            let mut values = target.clone();
+            values[0] = previous[0].clone();
+            values
+        };
         self.start(
             RecordKind::Rollback,
             values,
@@ -184,4 +230,13 @@ impl Lane<'_> {
             Some("rollback".to_owned()),
         )
     }
+}
+
+/// The values a rollback of `record` writes back: every field's previous value when the
+/// record has them, else the previous version alone.
+fn restored(record: &PromotionRecord) -> Option<Vec<String>> {
+    if !record.previous_values.is_empty() {
+        return Some(record.previous_values.clone());
+    }
+    record.previous_version.clone().map(|v| vec![v])
 }

@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use promote_api::conditions::reasons;
 use promote_api::{Phase, PromotionResult, RecordKind, Trigger};
 use promote_argocd::{HealthStatus, SyncStatus};
 
 use super::{Lane, Verdict};
 use crate::observation::AppView;
-use crate::record::short;
+use crate::plan::Note;
+use crate::record::{REJECTED_LIMIT, elapsed, short};
 
 impl Lane<'_> {
     /// Nothing in flight: decides whether a version moves now.
@@ -32,14 +35,7 @@ impl Lane<'_> {
                     self.timing.idle,
                 );
             }
-            let mut values = target.to_vec();
-            values[0] = pin.to_owned();
-            return self.start(
-                RecordKind::Rollback,
-                values,
-                target,
-                Some(format!("pin {pin}")),
-            );
+            return self.start_pin(pin, target);
         }
         if source == target {
             let last = self.status.last_promotion.as_ref();
@@ -61,7 +57,7 @@ impl Lane<'_> {
                 self.timing.idle,
             );
         }
-        if let Some(held) = self.held_after_conflict(source_version) {
+        if let Some(held) = self.held(source_version, target_version) {
             return held;
         }
         if self.status.rejected_versions.contains(source_version) {
@@ -76,7 +72,7 @@ impl Lane<'_> {
                     Phase::Gated
                 },
                 format!(
-                    "{source_version} failed verification in {dst_env} and is rejected; it is not promoted again automatically (pin it to force it, or ship a new version)"
+                    "{source_version} is rejected (it failed verification in {dst_env}, or a person replaced it there); it is not promoted again automatically (pin it to force it, or ship a new version)"
                 ),
                 self.timing.idle,
             );
@@ -121,32 +117,82 @@ impl Lane<'_> {
         self.start(RecordKind::Promotion, source.to_vec(), target, approved_by)
     }
 
-    /// After a conflict over `version`, the person's edit stands: the same version is not
-    /// written over it again until someone approves it anew (or pins).
-    fn held_after_conflict(&self, version: &str) -> Option<Verdict> {
-        let last = self.status.last_promotion.as_ref()?;
-        if last.result != PromotionResult::Conflict || last.version != version {
+    /// A person's decision about `version` stands until someone approves it anew (or pins):
+    /// after a conflict their edit is kept, and after a promotion a later change of the
+    /// target by anyone but this lane (a revert, a hotfix) is not undone. Manual: the
+    /// approval was used up by that promotion. Auto: the person rejected the version.
+    fn held(&mut self, version: &str, target_version: &str) -> Option<Verdict> {
+        let last = self.status.last_promotion.clone()?;
+        let finished = last.finished_at.clone()?;
+        if last.version != version || self.approved_since(version, &finished) {
             return None;
         }
-        let reapproved = match (&self.obs.spec.approval, &last.finished_at) {
-            (Some(a), Some(finished)) if a.version == version => {
-                a.approved_at.as_ref().is_some_and(|at| at.0 > finished.0)
+        let dst = &self.obs.spec.target.environment;
+        let hint = approve_hint(&self.obs.key, version);
+        match (last.result, last.kind) {
+            (PromotionResult::Conflict, _) => Some(Verdict::wait(
+                Phase::Failed,
+                format!(
+                    "{version} was not written: {}; the other edit is kept. To promote {version} over it, approve it again: {hint}",
+                    last.message
+                        .as_deref()
+                        .unwrap_or("the target changed meanwhile")
+                ),
+                self.timing.idle,
+            )),
+            (PromotionResult::Succeeded, RecordKind::Promotion) => {
+                let by = self
+                    .obs
+                    .git
+                    .as_ref()
+                    .ok()
+                    .and_then(|g| g.target_changed_by.as_deref())
+                    .map(|by| format!(" by {by}"))
+                    .unwrap_or_default();
+                let changed = format!(
+                    "{version} was promoted, then {dst} was changed to {target_version}{by} outside this lane; that change stands"
+                );
+                Some(self.replaced(version, changed, &hint))
             }
-            _ => false,
-        };
-        if reapproved {
-            return None;
+            _ => None,
         }
-        Some(Verdict::wait(
-            Phase::Failed,
+    }
+
+    /// The target no longer holds a version this lane promoted.
+    fn replaced(&mut self, version: &str, changed: String, hint: &str) -> Verdict {
+        if self.obs.spec.trigger == Trigger::Manual {
+            return Verdict::wait(
+                Phase::AwaitingApproval,
+                format!(
+                    "{changed}. The approval was used; to promote {version} again, approve it anew: {hint}"
+                ),
+                self.timing.idle,
+            );
+        }
+        if !self.status.rejected_versions.iter().any(|v| v == version) {
+            self.status.rejected_versions.insert(0, version.to_owned());
+            self.status.rejected_versions.truncate(REJECTED_LIMIT);
+            self.notes.push(Note {
+                warning: true,
+                reason: reasons::CHANGED_OUTSIDE,
+                message: changed.clone(),
+            });
+        }
+        Verdict::wait(
+            Phase::Gated,
             format!(
-                "{version} was not written: {}; the other edit is kept. To promote {version} over it, approve it again",
-                last.message
-                    .as_deref()
-                    .unwrap_or("the target changed meanwhile")
+                "{changed}: {version} is rejected and not promoted again automatically (ship a new version, or pin it)"
             ),
             self.timing.idle,
-        ))
+        )
+    }
+
+    /// Whether `version` was approved (the approval first seen) after `t`.
+    fn approved_since(&self, version: &str, t: &Time) -> bool {
+        self.status
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.version == version && a.observed_at.0 > t.0)
     }
 
     /// Why the source version may not move yet, and how long until it may (for soak time).
@@ -218,7 +264,7 @@ impl Lane<'_> {
                     None,
                 ));
             };
-            let elapsed = self.now.duration_since(since).unsigned_abs();
+            let elapsed = elapsed(self.now, since);
             if elapsed < soak.value {
                 let remaining = soak.value - elapsed;
                 return Some((

@@ -108,6 +108,9 @@ impl Lane<'_> {
             kind,
             version: values[0].clone(),
             previous_version: Some(target[0].clone()),
+            values: values.clone(),
+            previous_values: target.to_vec(),
+            base_revision: self.obs.git.as_ref().ok().map(|g| g.revision.clone()),
             approved_by: approved_by.clone(),
             started_at: Some(Time(self.now)),
             result: PromotionResult::Running,
@@ -133,6 +136,27 @@ impl Lane<'_> {
             write: Some(request),
             requeue: self.timing.active,
         }
+    }
+
+    /// Starts writing the pinned version: every field as the last promotion of that version
+    /// wrote them when the history has it, otherwise the version alone.
+    fn start_pin(&mut self, pin: &str, target: &[String]) -> Verdict {
+        let recorded = std::iter::once(self.status.last_promotion.as_ref())
+            .flatten()
+            .chain(self.status.history.iter())
+            .find(|r| r.version == pin && r.values.len() == target.len() && r.values[0] == pin)
+            .map(|r| r.values.clone());
+        let values = recorded.unwrap_or_else(|| {
+            let mut values = target.to_vec();
+            values[0] = pin.to_owned();
+            values
+        });
+        self.start(
+            RecordKind::Rollback,
+            values,
+            target,
+            Some(format!("pin {pin}")),
+        )
     }
 
     /// The commit for a record of `kind`: a promotion copies from the source file, a pin or

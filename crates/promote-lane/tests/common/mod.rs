@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use promote_api::{Phase, PromotionSpec, PromotionStatus, Trigger, conditions};
 use promote_argocd::Application;
 use promote_lane::{
-    AppView, Effect, EffectOutcome, GitView, LaneSpec, Note, Observation, Plan, Requeue, Timing,
-    WriteRequest, WriteResult, decide,
+    Admission, AppView, Effect, EffectOutcome, GitView, LaneSpec, Note, Observation, Plan, Requeue,
+    Timing, WriteRequest, WriteResult, decide,
 };
 use serde_json::json;
 
@@ -126,6 +126,7 @@ pub struct World {
     pub target: Vec<String>,
     pub source_at_synced: Option<Vec<String>>,
     pub in_flight_synced: Option<bool>,
+    pub target_changed_by: Option<String>,
     pub source_app: AppView,
     pub target_app: AppView,
 }
@@ -141,6 +142,7 @@ impl World {
             target: vec![prod.to_owned()],
             source_at_synced: Some(vec![dev.to_owned()]),
             in_flight_synced: None,
+            target_changed_by: None,
             source_app: app("web-app-dev", "Synced", TIP, "Healthy", false, dev),
             target_app: app("web-app-prod", "Synced", TIP, "Healthy", true, prod),
         }
@@ -151,13 +153,14 @@ impl World {
             now: at(self.now),
             generation: Some(3),
             key: "web/app-prod".to_owned(),
-            spec: LaneSpec::parse(&self.spec).expect("valid spec"),
+            spec: LaneSpec::parse(&self.spec, &Admission::default()).expect("valid spec"),
             previous: self.previous.clone(),
             git: Ok(GitView {
                 revision: TIP.to_owned(),
                 source: Ok(self.source.clone()),
                 target: Ok(self.target.clone()),
                 source_at_synced: self.source_at_synced.clone(),
+                target_changed_by: self.target_changed_by.clone(),
                 in_flight_synced: self.in_flight_synced,
             }),
             source_app: self.source_app.clone(),
