@@ -271,6 +271,41 @@ impl HostKeyPolicy {
         Ok(())
     }
 
+    /// Hands every entry's bytes to `feed`, for the access digest.
+    pub(crate) fn fingerprint_into(&self, feed: &mut dyn FnMut(&[u8])) {
+        for line in &self.known_hosts {
+            feed(match line.marker {
+                Marker::None => b"line",
+                Marker::Revoked => b"revoked",
+                Marker::CertAuthority => b"ca",
+            });
+            match &line.hosts {
+                HostPatterns::Plain(patterns) => {
+                    feed(b"plain");
+                    feed(&(patterns.len() as u64).to_le_bytes());
+                    for p in patterns {
+                        feed(p.as_bytes());
+                    }
+                }
+                HostPatterns::Hashed { salt, hash } => {
+                    feed(b"hashed");
+                    feed(salt);
+                    feed(hash);
+                }
+            }
+            feed(&line.key);
+        }
+        for pin in &self.pinned {
+            match pin {
+                PinnedKey::Blob(_) => feed(b"pin-blob"),
+                PinnedKey::Sha256(_) => feed(b"pin-sha256"),
+            }
+            feed(match pin {
+                PinnedKey::Blob(b) | PinnedKey::Sha256(b) => b,
+            });
+        }
+    }
+
     /// Whether any known_hosts line or pin is configured.
     pub fn is_empty(&self) -> bool {
         self.known_hosts.is_empty() && self.pinned.is_empty()
@@ -372,10 +407,15 @@ pub struct RemoteSpec {
 }
 
 impl RemoteSpec {
-    /// A remote with anonymous access and no trusted SSH hosts.
+    /// A remote with anonymous access and no trusted SSH hosts. Refuses URLs with a query
+    /// string or a fragment, and URLs that carry credentials (an HTTP(S) user or token, or any
+    /// password): those belong in the lane's Secret. An SSH user (`ssh://git@host/…`,
+    /// `git@host:…`) is fine.
     pub fn new(url: &str) -> Result<Self, crate::GitError> {
+        let url = RepoUrl::parse(url)?;
+        url.check_remote()?;
         Ok(Self {
-            url: RepoUrl::parse(url)?,
+            url,
             credentials: Credentials::Anonymous,
             host_keys: HostKeyPolicy::default(),
         })
@@ -547,13 +587,57 @@ mod tests {
     }
 
     #[test]
+    fn urls_with_credentials_queries_or_fragments_are_refused() {
+        for (url, secret) in [
+            ("https://ghp_tok123@git.example.com/r.git", "ghp_tok123"),
+            ("https://bot:pw-123@git.example.com/r.git", "pw-123"),
+            ("http://bot@127.0.0.1:8080/git/r.git", "bot"),
+            ("ssh://git:pw-456@git.example.com/r.git", "pw-456"),
+        ] {
+            let err = RemoteSpec::new(url).expect_err(url);
+            assert_eq!(err.category(), "invalid_request", "{url}");
+            let text = err.to_string();
+            assert!(text.contains("Secret"), "{text}");
+            assert!(!text.contains(secret), "{text}");
+        }
+        for (url, secret) in [
+            (
+                "https://git.example.com/r.git?private_token=tok-789",
+                "tok-789",
+            ),
+            ("https://git.example.com/r.git#tok-789", "tok-789"),
+            ("ssh://git@git.example.com/r.git?x=tok-789", "tok-789"),
+        ] {
+            let err = RemoteSpec::new(url).expect_err(url);
+            let text = err.to_string();
+            assert!(
+                text.contains("query") || text.contains("fragment"),
+                "{text}"
+            );
+            assert!(!text.contains(secret), "{text}");
+        }
+        for url in [
+            "ssh://git@git.example.com:2222/r.git",
+            "git@github.com:org/r.git",
+            "https://git.example.com/org/r.git",
+            "/srv/git/r.git",
+            "file:///srv/git/r.git",
+        ] {
+            RemoteSpec::new(url).expect(url);
+        }
+    }
+
+    #[test]
     fn scrub_removes_secrets_and_userinfo() {
-        let spec = RemoteSpec::new("https://bot:pw-123@h/r.git")
-            .expect("parses")
-            .with_credentials(Credentials::Token {
+        // Built by hand: `RemoteSpec::new` refuses credentials in the URL.
+        let spec = RemoteSpec {
+            url: RepoUrl::parse("https://bot:pw-123@h/r.git").expect("parses"),
+            credentials: Credentials::Token {
                 username: None,
                 token: Secret::new("tok-456"),
-            });
+            },
+            host_keys: HostKeyPolicy::default(),
+        };
         let msg = spec.scrub("GET https://bot:pw-123@h/r.git failed; sent tok-456");
         assert_eq!(msg, "GET https://h/r.git failed; sent ***");
     }

@@ -5,26 +5,32 @@
 //! synchronous implementations stay private to this module.
 
 mod batch;
+mod build;
 mod evaluate;
 mod heads;
 mod inspect;
+mod net;
 mod reads;
+mod recognise;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use git2::{Oid, Repository};
 use tracing::Instrument;
 
 use crate::GitError;
+use crate::access::AccessId;
 use crate::auth::RemoteSpec;
 use crate::cache::Cache;
+use crate::deadline::Limits;
+use crate::fence::Fence;
 use crate::request::{CommitId, Identity};
-use crate::transport;
+use crate::url::RepoUrl;
 
 pub use heads::{HeadCheck, Tip};
+pub use recognise::Recognition;
 
 /// How the engine behaves; [`EngineConfig::new`] gives sensible defaults.
 #[derive(Debug, Clone)]
@@ -44,14 +50,33 @@ pub struct EngineConfig {
     /// How many commits are scanned to name the commit behind a conflict.
     pub history_depth: usize,
     /// How long [`Engine::tip`] answers from its last check of a branch without asking the
-    /// remote again; zero checks every time.
+    /// remote again; zero checks every time. Also how long a successful contact with the remote
+    /// vouches for reads from the cache made with the same credentials.
     pub head_ttl: Duration,
+    /// Longest wait for a TCP connection to the remote. libgit2 keeps socket timeouts per
+    /// process: the first engine created sets them for all (see [`EngineConfig::io_timeout`]).
+    pub connect_timeout: Duration,
+    /// Longest a socket read or write may make no progress before the operation is aborted
+    /// (HTTP(S) and SSH). Per process, like [`EngineConfig::connect_timeout`]; an engine
+    /// created later with other values keeps the first ones and logs a warning.
+    pub io_timeout: Duration,
+    /// Longest one network operation (a head check, a fetch or a push) may take in all, even
+    /// while bytes keep trickling in; checked whenever libgit2 reports progress.
+    pub operation_timeout: Duration,
+    /// Called right before every push; `Err` stops the push (see [`Fence`]).
+    pub fence: Option<Fence>,
+    /// Largest values file read, in bytes; a larger one is refused before it is parsed.
+    pub max_values_file: usize,
+    /// Loose objects (the commits this engine builds) are packed after this many write uses
+    /// of a cache; zero never packs.
+    pub pack_loose_every: u32,
 }
 
 impl EngineConfig {
     /// Defaults: committer `Promote <promote@localhost>`, 8 attempts, 50 ms to 2 s backoff,
     /// batches of up to 100, 500 commits of history for conflict reports, branch tips shared
-    /// for 2 s.
+    /// for 2 s, 10 s to connect, 60 s without progress, 10 min per operation, no fence, values
+    /// files up to 1 MiB, loose objects packed every 50 write uses of a cache.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         Self {
             cache_dir: cache_dir.into(),
@@ -62,6 +87,20 @@ impl EngineConfig {
             max_batch: 100,
             history_depth: 500,
             head_ttl: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(60),
+            operation_timeout: Duration::from_secs(600),
+            fence: None,
+            max_values_file: 1024 * 1024,
+            pack_loose_every: 50,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            connect: self.connect_timeout,
+            io: self.io_timeout,
+            operation: self.operation_timeout,
         }
     }
 }
@@ -103,9 +142,19 @@ impl std::fmt::Debug for Engine {
 
 struct Inner {
     config: EngineConfig,
+    /// The deadlines in force (libgit2's socket timeouts are per process).
+    limits: Limits,
     cache: Cache,
-    lanes: Mutex<HashMap<(String, String), Arc<batch::Lane>>>,
+    lanes: Mutex<HashMap<LaneKey, Arc<batch::Lane>>>,
     heads: heads::Heads,
+}
+
+/// One writer per repository, branch and access: requests made with different credentials
+/// never share a commit or a push.
+type LaneKey = (String, String, AccessId);
+
+fn lane_key(remote: &RemoteSpec, branch: &str) -> LaneKey {
+    (remote.url.cache_key(), branch.to_owned(), remote.access())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,10 +165,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Engine {
     /// Creates the engine and its cache directory.
     pub fn new(config: EngineConfig) -> Result<Self, GitError> {
-        let cache = Cache::new(config.cache_dir.clone())?;
+        let cache = Cache::new(config.cache_dir.clone(), config.pack_loose_every)?;
+        let limits = config.limits().effective();
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
+                limits,
                 cache,
                 lanes: Mutex::new(HashMap::new()),
                 heads: heads::Heads::default(),
@@ -130,6 +181,19 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Removes the bare caches of every repository not in `keep` (caches on disk from an
+    /// earlier run included) and returns how many were removed. Operations on kept
+    /// repositories go on undisturbed; a removed repository's cache is created again if it is
+    /// used later.
+    pub async fn retain_caches<'a>(
+        &self,
+        keep: impl IntoIterator<Item = &'a RepoUrl>,
+    ) -> Result<usize, GitError> {
+        let keep: HashSet<String> = keep.into_iter().map(RepoUrl::cache_key).collect();
+        self.blocking(move |engine| engine.inner.cache.retain(&keep))
+            .await
     }
 
     /// Runs `f` on tokio's blocking pool, inside the caller's span.
@@ -143,19 +207,6 @@ impl Engine {
             .instrument(tracing::Span::none())
             .await
             .map_err(|_| internal("a blocking git task stopped"))?
-    }
-
-    /// Fetches the branch into `repo` and returns its tip. The shared tip is forgotten, so
-    /// [`Engine::tip`] checks the remote again instead of answering from before the fetch.
-    fn fetch_tip(
-        &self,
-        repo: &Repository,
-        remote: &RemoteSpec,
-        branch: &str,
-    ) -> Result<Oid, GitError> {
-        let fetched = transport::fetch(repo, remote, branch);
-        self.inner.heads.forget(remote, branch);
-        fetched?.ok_or_else(|| branch_not_found(remote, branch))
     }
 }
 

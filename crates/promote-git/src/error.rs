@@ -1,6 +1,7 @@
 //! The engine's error type: what went wrong and whether trying again can help.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Why an SSH host key was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +120,29 @@ pub enum GitError {
         /// What libgit2 reported.
         message: String,
     },
+    /// The remote did not answer in time: connecting, a transfer that made no progress, or the
+    /// whole operation ran past its deadline. Nothing was pushed unless the server had
+    /// already received the whole push.
+    #[error("timed out after {}s talking to {host}", seconds(*after))]
+    Timeout {
+        /// `host` or `host:port`, without userinfo.
+        host: String,
+        /// The deadline that ran out.
+        after: Duration,
+    },
+    /// The fence refused the push (this process is no longer allowed to write); nothing was
+    /// pushed.
+    #[error("push fenced off: {reason}")]
+    Fenced {
+        /// Why the fence refused.
+        reason: String,
+    },
+}
+
+/// Seconds as a person reads them: `10`, `1.5`, `0.25`.
+fn seconds(d: Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 impl GitError {
@@ -128,14 +152,16 @@ impl GitError {
             Self::Network { .. }
             | Self::NonFastForward { .. }
             | Self::Cache { .. }
-            | Self::Git { .. } => true,
+            | Self::Git { .. }
+            | Self::Timeout { .. } => true,
             Self::Auth { .. }
             | Self::HostKey { .. }
             | Self::NotFound { .. }
             | Self::InvalidPath { .. }
             | Self::InvalidValues { .. }
             | Self::PushRejected { .. }
-            | Self::InvalidRequest(_) => false,
+            | Self::InvalidRequest(_)
+            | Self::Fenced { .. } => false,
         }
     }
 
@@ -153,6 +179,8 @@ impl GitError {
             Self::InvalidRequest(_) => "invalid_request",
             Self::Cache { .. } => "cache",
             Self::Git { .. } => "git",
+            Self::Timeout { .. } => "timeout",
+            Self::Fenced { .. } => "fenced",
         }
     }
 }
@@ -181,5 +209,34 @@ mod tests {
         assert_eq!(net.category(), "network");
         assert_eq!(auth.category(), "auth");
         assert_eq!(path.category(), "invalid_path");
+    }
+
+    #[test]
+    fn timeouts_say_how_long_and_to_whom() {
+        let long = GitError::Timeout {
+            host: "git.example.com:443".into(),
+            after: Duration::from_secs(60),
+        };
+        assert_eq!(
+            long.to_string(),
+            "timed out after 60s talking to git.example.com:443"
+        );
+        assert!(long.is_retryable());
+        assert_eq!(long.category(), "timeout");
+        let short = GitError::Timeout {
+            host: "h".into(),
+            after: Duration::from_millis(1500),
+        };
+        assert_eq!(short.to_string(), "timed out after 1.5s talking to h");
+    }
+
+    #[test]
+    fn a_fenced_push_is_not_retried_here() {
+        let fenced = GitError::Fenced {
+            reason: "lease lost".into(),
+        };
+        assert!(!fenced.is_retryable());
+        assert_eq!(fenced.category(), "fenced");
+        assert_eq!(fenced.to_string(), "push fenced off: lease lost");
     }
 }

@@ -1,220 +1,22 @@
-//! Talking to the remote: authentication and host key callbacks, head check, fetch, push.
+//! Talking to the remote: head check, fetch, push, each under the engine's deadlines.
 
-use std::cell::{Cell, RefCell};
+mod local;
+mod session;
 
 use git2::{
-    AutotagOption, CertificateCheckStatus, Cred, CredentialType, Direction, ErrorClass, ErrorCode,
-    FetchOptions, Oid, PushOptions, Remote, RemoteCallbacks, Repository,
+    AutotagOption, Direction, ErrorCode, FetchOptions, Oid, PushOptions, Remote, Repository,
 };
 use tracing::debug;
 
 use crate::GitError;
-use crate::auth::{Credentials, RemoteSpec, SshKeySource};
-use crate::error::HostKeyProblem;
-use crate::url::Transport;
+use crate::auth::RemoteSpec;
+use crate::deadline::Limits;
+
+pub(crate) use session::Session;
 
 /// The local ref that mirrors the remote branch in the bare cache.
 pub(crate) fn tracking_ref(branch: &str) -> String {
     format!("refs/remotes/origin/{branch}")
-}
-
-/// What the callbacks saw during one connection; read afterwards to classify failures.
-#[derive(Default)]
-struct Seen {
-    credential_calls: Cell<u32>,
-    username_calls: Cell<u32>,
-    auth_problem: RefCell<Option<String>>,
-    host_key: RefCell<Option<(String, HostKeyProblem)>>,
-    rejected: RefCell<Vec<(String, String)>>,
-    remote_text: RefCell<String>,
-}
-
-/// One operation against a remote: its spec plus what the callbacks observed.
-pub(crate) struct Session<'s> {
-    spec: &'s RemoteSpec,
-    seen: Seen,
-}
-
-impl<'s> Session<'s> {
-    pub(crate) fn new(spec: &'s RemoteSpec) -> Self {
-        Self {
-            spec,
-            seen: Seen::default(),
-        }
-    }
-
-    fn repo_name(&self) -> String {
-        self.spec.url.to_string()
-    }
-
-    /// Callbacks for one libgit2 call. Credentials are offered once: libgit2 asks again after a
-    /// rejection, and answering again would loop.
-    fn callbacks(&self) -> RemoteCallbacks<'_> {
-        let mut cb = RemoteCallbacks::new();
-        let spec = self.spec;
-        let seen = &self.seen;
-        cb.credentials(move |_url, user_from_url, allowed| {
-            let fail = |why: &str| {
-                *seen.auth_problem.borrow_mut() = Some(why.to_string());
-                Err(git2::Error::new(ErrorCode::Auth, ErrorClass::Callback, why))
-            };
-            if allowed.contains(CredentialType::USERNAME) {
-                seen.username_calls.set(seen.username_calls.get() + 1);
-                if seen.username_calls.get() > 1 {
-                    return fail("the server refused the SSH user name");
-                }
-                return Cred::username(&ssh_user(spec, user_from_url));
-            }
-            seen.credential_calls.set(seen.credential_calls.get() + 1);
-            if seen.credential_calls.get() > 1 {
-                return fail("the server refused the configured credentials");
-            }
-            match &spec.credentials {
-                Credentials::Anonymous => {
-                    fail("the server asks for credentials and none are configured")
-                }
-                Credentials::Basic { username, password }
-                    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
-                {
-                    Cred::userpass_plaintext(username, password.expose())
-                }
-                Credentials::Token { username, token }
-                    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) =>
-                {
-                    Cred::userpass_plaintext(
-                        username.as_deref().unwrap_or("x-access-token"),
-                        token.expose(),
-                    )
-                }
-                Credentials::SshKey {
-                    key, passphrase, ..
-                } if allowed.contains(CredentialType::SSH_KEY) => {
-                    let user = ssh_user(spec, user_from_url);
-                    let passphrase = passphrase.as_ref().map(|p| p.expose());
-                    match key {
-                        SshKeySource::Path(path) => Cred::ssh_key(&user, None, path, passphrase),
-                        SshKeySource::Memory(pem) => {
-                            Cred::ssh_key_from_memory(&user, None, pem.expose(), passphrase)
-                        }
-                    }
-                }
-                other => fail(&format!(
-                    "the server does not accept {} credentials",
-                    other.kind()
-                )),
-            }
-        });
-        cb.certificate_check(move |cert, _host| {
-            let Some(hostkey) = cert.as_hostkey() else {
-                // X.509 (HTTPS): the TLS library's verdict stands.
-                return Ok(CertificateCheckStatus::CertificatePassthrough);
-            };
-            let name = spec.url.known_hosts_name().unwrap_or_default();
-            match spec
-                .host_keys
-                .check(&name, hostkey.hostkey(), hostkey.hash_sha256())
-            {
-                Ok(()) => Ok(CertificateCheckStatus::CertificateOk),
-                Err(problem) => {
-                    *seen.host_key.borrow_mut() = Some((name, problem));
-                    Err(git2::Error::new(
-                        ErrorCode::Certificate,
-                        ErrorClass::Ssh,
-                        "SSH host key refused",
-                    ))
-                }
-            }
-        });
-        cb.push_update_reference(move |refname, status| {
-            if let Some(reason) = status {
-                seen.rejected
-                    .borrow_mut()
-                    .push((refname.to_string(), reason.to_string()));
-            }
-            Ok(())
-        });
-        cb.sideband_progress(move |text| {
-            let mut buf = seen.remote_text.borrow_mut();
-            if buf.len() < 4096 {
-                buf.push_str(&String::from_utf8_lossy(text));
-            }
-            true
-        });
-        cb
-    }
-
-    /// Turns a libgit2 failure into a typed error, using what the callbacks saw first.
-    fn classify(&self, e: &git2::Error) -> GitError {
-        let repo = self.repo_name();
-        if let Some((host, problem)) = self.seen.host_key.borrow().clone() {
-            return GitError::HostKey { host, problem };
-        }
-        if let Some(why) = self.seen.auth_problem.borrow().clone() {
-            return GitError::Auth { repo, message: why };
-        }
-        let message = self.spec.scrub(e.message());
-        let lower = message.to_ascii_lowercase();
-        let auth_words = [
-            "authentication",
-            "401",
-            "403",
-            "permission denied",
-            "private key",
-            "passphrase",
-            "publickey",
-        ];
-        match e.code() {
-            ErrorCode::Auth => return GitError::Auth { repo, message },
-            ErrorCode::Certificate => {
-                return GitError::Auth {
-                    repo,
-                    message: format!("TLS certificate refused: {message}"),
-                };
-            }
-            ErrorCode::NotFound if self.spec.url.transport() == Transport::Local => {
-                return GitError::NotFound {
-                    repo: repo.clone(),
-                    what: "repository".into(),
-                };
-            }
-            _ => {}
-        }
-        if lower.contains("404")
-            || lower.contains("repository not found")
-            || lower.contains("does not appear to be a git repository")
-            || lower.contains("could not find repository")
-        {
-            return GitError::NotFound {
-                repo,
-                what: "repository".into(),
-            };
-        }
-        match e.class() {
-            ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Net
-                if auth_words.iter().any(|w| lower.contains(w)) =>
-            {
-                GitError::Auth { repo, message }
-            }
-            ErrorClass::Net
-            | ErrorClass::Http
-            | ErrorClass::Ssh
-            | ErrorClass::Os
-            | ErrorClass::Ssl
-            | ErrorClass::Zlib
-            | ErrorClass::Callback => GitError::Network { repo, message },
-            _ => GitError::Git { repo, message },
-        }
-    }
-}
-
-fn ssh_user(spec: &RemoteSpec, user_from_url: Option<&str>) -> String {
-    let configured = match &spec.credentials {
-        Credentials::SshKey { username, .. } => username.clone(),
-        _ => None,
-    };
-    configured
-        .or_else(|| user_from_url.map(str::to_string))
-        .unwrap_or_else(|| "git".to_string())
 }
 
 fn remote_head_in(heads: &[git2::RemoteHead<'_>], branch: &str) -> Option<Oid> {
@@ -234,15 +36,20 @@ fn check_local(spec: &RemoteSpec) -> Result<(), GitError> {
 }
 
 /// The branch's commit on the remote (`ls-remote`): one round trip, nothing downloaded.
-pub(crate) fn remote_head(spec: &RemoteSpec, branch: &str) -> Result<Option<Oid>, GitError> {
+/// Without a branch, only checks that the remote lets these credentials in.
+pub(crate) fn remote_head(
+    spec: &RemoteSpec,
+    branch: Option<&str>,
+    limits: Limits,
+) -> Result<Option<Oid>, GitError> {
     check_local(spec)?;
-    let session = Session::new(spec);
+    let session = Session::new(spec, limits);
     let mut remote = Remote::create_detached(spec.url.raw()).map_err(|e| session.classify(&e))?;
     let conn = remote
         .connect_auth(Direction::Fetch, Some(session.callbacks()), None)
         .map_err(|e| session.classify(&e))?;
     let heads = conn.list().map_err(|e| session.classify(&e))?;
-    Ok(remote_head_in(heads, branch))
+    Ok(branch.and_then(|b| remote_head_in(heads, b)))
 }
 
 /// Brings the cache's tracking ref up to the remote branch, downloading only if it moved.
@@ -251,9 +58,10 @@ pub(crate) fn fetch(
     repo: &Repository,
     spec: &RemoteSpec,
     branch: &str,
+    limits: Limits,
 ) -> Result<Option<Oid>, GitError> {
     check_local(spec)?;
-    let session = Session::new(spec);
+    let session = Session::new(spec, limits);
     let mut remote = repo
         .remote_anonymous(spec.url.raw())
         .map_err(|e| session.classify(&e))?;
@@ -294,26 +102,28 @@ pub(crate) enum PushFailure {
 }
 
 /// Pushes `commit` (whose parent is `parent`, the fetched tip) to `refs/heads/<branch>`, never
-/// forced. A ref the server rejects is an error.
+/// forced, and only while the remote branch still is `parent` (a lease checked when the push
+/// is negotiated, before anything is sent). A ref the server rejects is an error.
 pub(crate) fn push(
     repo: &Repository,
     spec: &RemoteSpec,
     branch: &str,
-    commit: Oid,
-    parent: Oid,
+    (commit, parent): (Oid, Oid),
+    limits: Limits,
 ) -> Result<(), PushFailure> {
     if let Some(path) = spec.url.local_path() {
-        return push_local(repo, spec, &path, branch, commit, parent);
+        return local::push_local(repo, spec, &path, branch, commit, parent);
     }
-    let session = Session::new(spec);
+    let refname = format!("refs/heads/{branch}");
+    let session = Session::new(spec, limits).with_lease(refname.clone(), parent);
     let mut remote = repo
         .remote_anonymous(spec.url.raw())
         .map_err(|e| PushFailure::Error(session.classify(&e)))?;
     let mut opts = PushOptions::new();
     opts.remote_callbacks(session.callbacks());
-    let refspec = format!("{commit}:refs/heads/{branch}");
+    let refspec = format!("{commit}:{refname}");
     if let Err(e) = remote.push(&[refspec.as_str()], Some(&mut opts)) {
-        if e.code() == ErrorCode::NotFastForward {
+        if session.seen.stale.get() || e.code() == ErrorCode::NotFastForward {
             return Err(PushFailure::Race);
         }
         return Err(PushFailure::Error(session.classify(&e)));
@@ -346,87 +156,6 @@ pub(crate) fn push(
         }));
     }
     Ok(())
-}
-
-/// Pushes into a repository on this machine. libgit2's local transport moves the ref without
-/// checking its old value, which could drop a concurrent writer's commit; here the objects are
-/// copied as a pack and the ref is moved only if it still points at `parent` (the ref lock that
-/// git itself uses makes this atomic).
-fn push_local(
-    repo: &Repository,
-    spec: &RemoteSpec,
-    path: &std::path::Path,
-    branch: &str,
-    commit: Oid,
-    parent: Oid,
-) -> Result<(), PushFailure> {
-    let name = spec.url.to_string();
-    let local = |e: git2::Error| {
-        PushFailure::Error(GitError::Git {
-            repo: name.clone(),
-            message: spec.scrub(e.message()),
-        })
-    };
-    let target = Repository::open_ext(
-        path,
-        git2::RepositoryOpenFlags::NO_SEARCH,
-        std::iter::empty::<&std::ffi::OsStr>(),
-    )
-    .map_err(|_| {
-        PushFailure::Error(GitError::NotFound {
-            repo: name.clone(),
-            what: "repository".into(),
-        })
-    })?;
-    let refname = format!("refs/heads/{branch}");
-    if !target.is_bare()
-        && let Ok(head) = target.find_reference("HEAD")
-        && head.symbolic_target().ok().flatten() == Some(refname.as_str())
-    {
-        return Err(PushFailure::Error(GitError::PushRejected {
-            repo: name.clone(),
-            branch: branch.to_string(),
-            reason: "the branch is checked out in a non-bare repository; push to a bare repository"
-                .into(),
-        }));
-    }
-    let mut walk = repo.revwalk().map_err(local)?;
-    walk.push(commit).map_err(local)?;
-    walk.hide(parent).map_err(local)?;
-    let mut pack = repo.packbuilder().map_err(local)?;
-    pack.insert_walk(&mut walk).map_err(local)?;
-    let odb = target.odb().map_err(local)?;
-    let mut writer = odb.packwriter().map_err(local)?;
-    let mut write_error = None;
-    pack.foreach(
-        |chunk| match std::io::Write::write_all(&mut writer, chunk) {
-            Ok(()) => true,
-            Err(e) => {
-                write_error = Some(e);
-                false
-            }
-        },
-    )
-    .map_err(local)?;
-    if let Some(e) = write_error {
-        return Err(PushFailure::Error(GitError::Git {
-            repo: name.clone(),
-            message: format!("writing the pack failed: {e}"),
-        }));
-    }
-    writer.commit().map_err(local)?;
-    match target.reference_matching(&refname, commit, true, parent, "promote: push") {
-        Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.code(),
-                ErrorCode::Modified | ErrorCode::Locked | ErrorCode::NotFound
-            ) =>
-        {
-            Err(PushFailure::Race)
-        }
-        Err(e) => Err(local(e)),
-    }
 }
 
 #[cfg(test)]
@@ -462,7 +191,7 @@ mod tests {
         git(dir.path(), &["clone", "-q", "--bare", "work", "r.git"]);
         let spec = RemoteSpec::new(bare.to_str().expect("utf-8")).expect("url");
         let cache = Repository::init_bare(dir.path().join("cache")).expect("cache");
-        let tip = fetch(&cache, &spec, "main")
+        let tip = fetch(&cache, &spec, "main", Limits::DEFAULT)
             .expect("fetch")
             .expect("branch");
 
@@ -488,7 +217,7 @@ mod tests {
             )
             .expect("commit");
         assert!(matches!(
-            push(&cache, &spec, "main", ours, tip),
+            push(&cache, &spec, "main", (ours, tip), Limits::DEFAULT),
             Err(PushFailure::Race)
         ));
         let remote = Repository::open_bare(&bare).expect("open");
@@ -505,7 +234,7 @@ mod tests {
         );
 
         // On the new tip it lands.
-        let tip = fetch(&cache, &spec, "main")
+        let tip = fetch(&cache, &spec, "main", Limits::DEFAULT)
             .expect("fetch")
             .expect("branch");
         let parent = cache.find_commit(tip).expect("tip");
@@ -519,7 +248,7 @@ mod tests {
                 &[&parent],
             )
             .expect("commit");
-        push(&cache, &spec, "main", ours, tip).expect("push");
+        push(&cache, &spec, "main", (ours, tip), Limits::DEFAULT).expect("push");
         assert_eq!(remote.refname_to_id("refs/heads/main").expect("main"), ours);
     }
 }

@@ -75,17 +75,32 @@ pub(crate) fn lookup(
     Ok(None)
 }
 
-/// The content of the regular file at `path`, or `NotFound`.
+/// The content of the regular file at `path`, or `NotFound`. A file over `max` bytes is
+/// refused before its content is loaded: values files are small, and a huge one is a mistake
+/// (or an attack on the engine's memory).
 pub(crate) fn read(
     repo: &Repository,
     root: &Tree<'_>,
     path: &RepoPath,
     repo_name: &str,
+    max: usize,
 ) -> Result<(Vec<u8>, i32), GitError> {
     let entry = lookup(repo, root, path, repo_name)?.ok_or_else(|| GitError::NotFound {
         repo: repo_name.to_string(),
         what: format!("file {path}"),
     })?;
+    let odb = repo.odb().map_err(|e| local(repo_name, &e))?;
+    let (size, _) = odb
+        .read_header(entry.oid)
+        .map_err(|e| local(repo_name, &e))?;
+    if size > max {
+        return Err(GitError::InvalidValues {
+            path: path.to_string(),
+            message: format!(
+                "the file is {size} bytes; values files over {max} bytes are refused (max_values_file)"
+            ),
+        });
+    }
     let blob = repo
         .find_blob(entry.oid)
         .map_err(|e| local(repo_name, &e))?;

@@ -100,6 +100,39 @@ impl RepoUrl {
         })
     }
 
+    /// Refuses what a repository URL for a lane must not carry: a query string or fragment
+    /// (tokens hide there), credentials of an HTTP(S) URL, and a password in any URL. The
+    /// message never repeats the refused parts.
+    pub(crate) fn check_remote(&self) -> Result<(), crate::GitError> {
+        let refuse = |what: &str| {
+            Err(crate::GitError::InvalidRequest(format!(
+                "the repository URL {} {what}",
+                self.display_without_extras()
+            )))
+        };
+        if self.password.is_some() || (self.transport == Transport::Http && self.username.is_some())
+        {
+            return refuse(
+                "carries credentials; put them in the lane's Secret (username and password, or token) and use the URL without them",
+            );
+        }
+        if self.raw.contains("://")
+            && let Ok(parsed) = url::Url::parse(&self.raw)
+            && (parsed.query().is_some() || parsed.fragment().is_some())
+        {
+            return refuse(
+                "has a query string or a fragment; give the plain repository URL (credentials go in the lane's Secret)",
+            );
+        }
+        Ok(())
+    }
+
+    /// The printable URL without query or fragment.
+    fn display_without_extras(&self) -> String {
+        let end = self.display.find(['?', '#']).unwrap_or(self.display.len());
+        self.display[..end].to_string()
+    }
+
     /// The URL exactly as given, for libgit2 only. Never print it.
     pub(crate) fn raw(&self) -> &str {
         &self.raw
@@ -139,6 +172,17 @@ impl RepoUrl {
     /// The user name in the URL (`git` in `ssh://git@host/repo`).
     pub fn username(&self) -> Option<&str> {
         self.username.as_deref()
+    }
+
+    /// Where the engine connects, for messages: `host` or `host:port`, never userinfo; the
+    /// printable URL for a local repository.
+    pub(crate) fn endpoint(&self) -> String {
+        match (self.host.as_deref(), self.port) {
+            (Some(host), Some(port)) if host.contains(':') => format!("[{host}]:{port}"),
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => self.display.clone(),
+        }
     }
 
     /// How known_hosts names this host: `host` on port 22, `[host]:port` otherwise.
@@ -259,6 +303,17 @@ mod tests {
             default_port.known_hosts_name().as_deref(),
             Some("example.com")
         );
+    }
+
+    #[test]
+    fn endpoints_name_host_and_port_only() {
+        let endpoint = |u: &str| RepoUrl::parse(u).expect("parses").endpoint();
+        assert_eq!(
+            endpoint("https://bot:pw@h.example:8443/r.git"),
+            "h.example:8443"
+        );
+        assert_eq!(endpoint("ssh://git@[::1]:2222/r.git"), "[::1]:2222");
+        assert_eq!(endpoint("git@github.com:org/r.git"), "github.com");
     }
 
     #[test]

@@ -1,25 +1,29 @@
-//! The writer: one queue per repository and branch, batches that share a commit, and the
-//! fetch → evaluate → commit → push loop that retries lost races on the new tip.
+//! The writer: one queue per repository, branch and access, batches that share a commit, and
+//! the fetch → evaluate → commit → push loop that retries lost races on the new tip and splits
+//! a batch the server declines.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use git2::{Oid, Repository};
+use git2::Repository;
 use tokio::sync::oneshot;
-use tracing::{debug, info, info_span, warn};
+use tracing::{debug, info_span, warn};
 
-use super::evaluate::{Eval, Prepared, describe, evaluate, last_change, prepare, signature};
-use super::{Engine, EngineConfig, internal, lock};
+use super::build::{Built, landed};
+use super::evaluate::{Prepared, prepare};
+use super::{Engine, EngineConfig, LaneKey, internal, lane_key, lock};
 use crate::GitError;
 use crate::auth::RemoteSpec;
-use crate::message::{self, Moved};
-use crate::path::RepoPath;
-use crate::request::{CommitId, Committed, Conflict, Identity, Outcome, PromotionRequest};
-use crate::transport::{self, PushFailure};
-use crate::tree;
+use crate::request::{Outcome, PromotionRequest};
+use crate::transport::PushFailure;
 
-/// The queue of promotions waiting for one repository and branch.
+/// Most pushes of one batch the server may decline while the batch is split to find the
+/// requests it refuses; past that, the requests not settled yet get the server's refusal
+/// (a branch that refuses every push should not cost a push per request).
+const MAX_DECLINED_PUSHES: usize = 16;
+
+/// The queue of promotions waiting for one repository, branch and access.
 #[derive(Default)]
 pub(super) struct Lane {
     state: Mutex<LaneState>,
@@ -39,9 +43,10 @@ struct Job {
 impl Engine {
     /// Promotes one request. Requests in this process for the same repository and branch never
     /// run at the same time; those that arrive while a commit for that branch is being built
-    /// wait and then share the next commit.
+    /// wait and then share the next commit, if they use the same credentials (requests with
+    /// other credentials get commits, fetches and pushes of their own).
     pub async fn promote(&self, request: PromotionRequest) -> Result<Outcome, GitError> {
-        let key = (request.remote.url.cache_key(), request.branch.clone());
+        let key = lane_key(&request.remote, &request.branch);
         let lane = lock(&self.inner.lanes).entry(key).or_default().clone();
         let (reply, outcome) = oneshot::channel();
         let start = {
@@ -59,8 +64,8 @@ impl Engine {
     }
 
     /// Promotes several requests for one repository and branch in one commit where possible;
-    /// each request gets its own outcome, in order. Requests for other repositories or
-    /// branches are run as their own batches.
+    /// each request gets its own outcome, in order. Requests for other repositories, branches
+    /// or credentials are run as their own batches.
     pub async fn promote_many(
         &self,
         requests: Vec<PromotionRequest>,
@@ -76,10 +81,10 @@ impl Engine {
     }
 
     fn run_many(&self, requests: &[PromotionRequest]) -> Vec<Result<Outcome, GitError>> {
-        let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        let mut groups: BTreeMap<LaneKey, Vec<usize>> = BTreeMap::new();
         for (i, r) in requests.iter().enumerate() {
             groups
-                .entry((r.remote.url.cache_key(), r.branch.clone()))
+                .entry(lane_key(&r.remote, &r.branch))
                 .or_default()
                 .push(i);
         }
@@ -133,7 +138,7 @@ impl Engine {
         }
     }
 
-    /// Runs one batch: all requests must name the same repository and branch.
+    /// Runs one batch: all requests must name the same repository, branch and access.
     fn run_batch(&self, requests: &[PromotionRequest]) -> Vec<Result<Outcome, GitError>> {
         let Some(first) = requests.first() else {
             return Vec::new();
@@ -153,7 +158,7 @@ impl Engine {
         }
         if !prepared.is_empty() {
             let outcome = self.inner.cache.with(&remote.url, |repo| {
-                Ok(self.attempts(repo, remote, branch, &prepared))
+                Ok(self.settle(repo, remote, branch, &prepared))
             });
             match outcome {
                 Ok(done) => {
@@ -174,73 +179,117 @@ impl Engine {
             .collect()
     }
 
-    /// Fetch, evaluate, commit, push; on a lost race, again on the new tip.
-    fn attempts(
+    /// Runs the batch's attempts. When the server declines a push of several requests (a hook,
+    /// a branch rule), the batch is split in halves and each half pushed on its own, so the
+    /// requests it accepts land and the one it refuses gets the refusal alone.
+    fn settle(
         &self,
         repo: &Repository,
         remote: &RemoteSpec,
         branch: &str,
         prepared: &[(usize, Prepared<'_>)],
     ) -> Vec<(usize, Result<Outcome, GitError>)> {
-        let config = &self.inner.config;
-        let name = remote.url.to_string();
-        let mut done: Vec<(usize, Result<Outcome, GitError>)> = Vec::new();
-        let mut pending: Vec<usize> = (0..prepared.len()).collect();
         let mut expectations: Vec<Option<Vec<String>>> = prepared
             .iter()
             .map(|(_, p)| p.request.expect_target.clone())
             .collect();
-        let max_attempts = config.max_attempts.max(1);
-        for attempt in 1..=max_attempts {
-            let fail_all = |pending: &[usize], e: GitError| {
-                pending
+        let mut done = Vec::new();
+        let mut groups: Vec<Vec<usize>> = vec![(0..prepared.len()).collect()];
+        let mut declined = 0;
+        while let Some(group) = groups.pop() {
+            let refuse = |group: &[usize], e: &GitError| {
+                group
                     .iter()
                     .map(|&k| (prepared[k].0, Err(e.clone())))
                     .collect::<Vec<_>>()
             };
-            let tip = match self.fetch_tip(repo, remote, branch) {
-                Ok(tip) => tip,
-                Err(e) => {
-                    done.extend(fail_all(&pending, e));
-                    return done;
-                }
+            let run = self.attempts(repo, remote, branch, prepared, group, &mut expectations);
+            done.extend(run.done);
+            let Some((group, e)) = run.declined else {
+                continue;
             };
-            let built = self.build(
-                repo,
-                remote,
-                tip,
-                prepared,
-                &pending,
-                &mut expectations,
-                attempt == 1,
+            declined += 1;
+            if group.len() == 1 || declined >= MAX_DECLINED_PUSHES {
+                done.extend(refuse(&group, &e));
+                if declined >= MAX_DECLINED_PUSHES {
+                    // The branch refuses whatever it is sent: stop pushing.
+                    for rest in groups.drain(..) {
+                        done.extend(refuse(&rest, &e));
+                    }
+                }
+                continue;
+            }
+            debug!(
+                requests = group.len(),
+                "the server declined the batch; splitting it"
             );
-            let (commit, planned) = match built {
-                Ok(Built {
-                    finished,
-                    planned,
-                    commit,
-                }) => {
+            let (front, back) = group.split_at(group.len() / 2);
+            groups.push(back.to_vec());
+            groups.push(front.to_vec());
+        }
+        done
+    }
+
+    /// Fetch, evaluate, commit, push for the requests `pending` (indices into `prepared`); on a
+    /// lost race, again on the new tip.
+    fn attempts(
+        &self,
+        repo: &Repository,
+        remote: &RemoteSpec,
+        branch: &str,
+        prepared: &[(usize, Prepared<'_>)],
+        mut pending: Vec<usize>,
+        expectations: &mut [Option<Vec<String>>],
+    ) -> Run {
+        let config = &self.inner.config;
+        let mut done: Vec<(usize, Result<Outcome, GitError>)> = Vec::new();
+        let fail_all = |pending: &[usize], e: GitError| {
+            pending
+                .iter()
+                .map(|&k| (prepared[k].0, Err(e.clone())))
+                .collect::<Vec<_>>()
+        };
+        let max_attempts = config.max_attempts.max(1);
+        for attempt in 1..=max_attempts {
+            let built = self.fetch_tip(repo, remote, branch).and_then(|tip| {
+                let built = self.build(
+                    repo,
+                    remote,
+                    tip,
+                    prepared,
+                    &pending,
+                    expectations,
+                    attempt == 1,
+                );
+                built.map(|b| (tip, b))
+            });
+            let (tip, commit, planned) = match built {
+                Ok((
+                    tip,
+                    Built {
+                        finished,
+                        planned,
+                        commit,
+                    },
+                )) => {
                     done.extend(finished);
                     match commit {
-                        Some(c) => (c, planned),
-                        None => return done,
+                        Some(c) => (tip, c, planned),
+                        None => return Run::settled(done),
                     }
                 }
                 Err(e) => {
                     done.extend(fail_all(&pending, e));
-                    return done;
+                    return Run::settled(done);
                 }
             };
             pending = planned.iter().map(|p| p.0).collect();
-            let pushed = transport::push(repo, remote, branch, commit, tip);
-            // Whatever the push did, the branch may have moved: the shared tip is stale.
-            self.inner.heads.forget(remote, branch);
-            match pushed {
+            match self.push(repo, remote, branch, (commit, tip)) {
                 Ok(()) => {
                     done.extend(landed(
                         repo, branch, commit, tip, attempt, prepared, planned,
                     ));
-                    return done;
+                    return Run::settled(done);
                 }
                 Err(PushFailure::Race) => {
                     let delay = backoff(config, attempt);
@@ -253,173 +302,43 @@ impl Engine {
                         std::thread::sleep(delay);
                     }
                 }
+                Err(PushFailure::Error(e @ GitError::PushRejected { .. })) => {
+                    warn!(error = %e, requests = pending.len(), "the server declined the push");
+                    return Run {
+                        done,
+                        declined: Some((pending, e)),
+                    };
+                }
                 Err(PushFailure::Error(e)) => {
                     warn!(category = e.category(), error = %e, "push failed");
                     done.extend(fail_all(&pending, e));
-                    return done;
+                    return Run::settled(done);
                 }
             }
         }
         let e = GitError::NonFastForward {
-            repo: name,
+            repo: remote.url.to_string(),
             branch: branch.to_string(),
             attempts: max_attempts,
         };
-        done.extend(pending.iter().map(|&k| (prepared[k].0, Err(e.clone()))));
-        done
-    }
-
-    /// Evaluates the pending requests on `tip` and writes the commit (not yet pushed).
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        &self,
-        repo: &Repository,
-        remote: &RemoteSpec,
-        tip: Oid,
-        prepared: &[(usize, Prepared<'_>)],
-        pending: &[usize],
-        expectations: &mut [Option<Vec<String>>],
-        first_attempt: bool,
-    ) -> Result<Built, GitError> {
-        let name = remote.url.to_string();
-        let local = |e: git2::Error| tree::local(&name, &e);
-        let tip_commit = repo.find_commit(tip).map_err(local)?;
-        let root = tip_commit.tree().map_err(local)?;
-        let mut overlay: BTreeMap<RepoPath, (Vec<u8>, i32)> = BTreeMap::new();
-        let mut finished = Vec::new();
-        let mut planned: Vec<(usize, Vec<String>, Vec<String>)> = Vec::new();
-        let mut moved: Vec<Moved> = Vec::new();
-        for &k in pending {
-            let (index, p) = &prepared[k];
-            let evaluated = evaluate(repo, &root, &overlay, p, expectations[k].as_deref(), &name);
-            if first_attempt
-                && expectations[k].is_none()
-                && let Ok(Eval::Edit { from, .. }) = &evaluated
-            {
-                // The decision is made on what this first read saw; retries compare with it.
-                expectations[k] = Some(from.clone());
-            }
-            match evaluated {
-                Ok(Eval::InSync(values)) => finished.push((
-                    *index,
-                    Ok(Outcome::InSync {
-                        commit: CommitId::from_oid(tip),
-                        values,
-                    }),
-                )),
-                Ok(Eval::Conflict {
-                    side,
-                    file,
-                    field,
-                    expected,
-                    found,
-                }) => {
-                    let changed_by =
-                        last_change(repo, tip, &file, &field, self.inner.config.history_depth);
-                    info!(promotion = %p.request.promotion, ?side, file = %file, field, expected, found, "conflict: value changed since the decision");
-                    let conflict = Conflict {
-                        side,
-                        file: file.to_string(),
-                        field,
-                        expected,
-                        found,
-                        tip: CommitId::from_oid(tip),
-                        changed_by,
-                    };
-                    finished.push((*index, Ok(Outcome::Conflict(conflict))));
-                }
-                Ok(Eval::Edit {
-                    from,
-                    to,
-                    content,
-                    mode,
-                }) => {
-                    moved.push(describe(p, &from, &to));
-                    overlay.insert(p.target.clone(), (content, mode));
-                    planned.push((k, from, to));
-                }
-                Err(e) => finished.push((*index, Err(e))),
-            }
-        }
-        if planned.is_empty() {
-            return Ok(Built {
-                finished,
-                planned,
-                commit: None,
-            });
-        }
-        let mut edits = Vec::with_capacity(overlay.len());
-        for (path, (content, mode)) in overlay {
-            let oid = repo.blob(&content).map_err(local)?;
-            edits.push((path, oid, mode));
-        }
-        let new_tree_oid = tree::write(repo, &root, &edits, &name)?;
-        let new_tree = repo.find_tree(new_tree_oid).map_err(local)?;
-        let committer = signature(&self.inner.config.committer, &name)?;
-        let authors: Vec<&Identity> = planned
-            .iter()
-            .filter_map(|(k, ..)| prepared[*k].1.request.author.as_ref())
-            .collect();
-        let author = match authors.first() {
-            Some(a) if authors.len() == planned.len() && authors.iter().all(|b| b == a) => {
-                signature(a, &name)?
-            }
-            _ => committer.clone(),
-        };
-        let text = message::render(&moved);
-        let commit = repo
-            .commit(None, &author, &committer, &text, &new_tree, &[&tip_commit])
-            .map_err(local)?;
-        Ok(Built {
-            finished,
-            planned,
-            commit: Some(commit),
-        })
+        done.extend(fail_all(&pending, e));
+        Run::settled(done)
     }
 }
 
-struct Built {
-    finished: Vec<(usize, Result<Outcome, GitError>)>,
-    planned: Vec<(usize, Vec<String>, Vec<String>)>,
-    commit: Option<Oid>,
+/// What a run of attempts came to: outcomes, and the requests of a push the server declined.
+struct Run {
+    done: Vec<(usize, Result<Outcome, GitError>)>,
+    declined: Option<(Vec<usize>, GitError)>,
 }
 
-/// Records a push that landed: the cached branch moves to `commit`, each planned request
-/// learns its outcome.
-fn landed(
-    repo: &Repository,
-    branch: &str,
-    commit: Oid,
-    tip: Oid,
-    attempt: u32,
-    prepared: &[(usize, Prepared<'_>)],
-    planned: Vec<(usize, Vec<String>, Vec<String>)>,
-) -> Vec<(usize, Result<Outcome, GitError>)> {
-    if let Err(e) = repo.reference(
-        &transport::tracking_ref(branch),
-        commit,
-        true,
-        "promote: push",
-    ) {
-        // The next fetch corrects the tracking ref; the push itself landed.
-        warn!(error = %e.message(), "could not update the cached branch after pushing");
+impl Run {
+    fn settled(done: Vec<(usize, Result<Outcome, GitError>)>) -> Self {
+        Self {
+            done,
+            declined: None,
+        }
     }
-    info!(commit = %commit, parent = %tip, promotions = planned.len(), attempt, "pushed promotion commit");
-    let batch_size = planned.len();
-    planned
-        .into_iter()
-        .map(|(k, from, to)| {
-            let committed = Committed {
-                commit: CommitId::from_oid(commit),
-                parent: CommitId::from_oid(tip),
-                from,
-                to,
-                batch_size,
-                attempts: attempt,
-            };
-            (prepared[k].0, Ok(Outcome::Committed(committed)))
-        })
-        .collect()
 }
 
 fn backoff(config: &EngineConfig, attempt: u32) -> Duration {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use git2::{Oid, Repository, Signature, Tree};
+use promote_values::ValuesErrorKind;
 
 use super::{check_branch, internal};
 use crate::GitError;
@@ -12,6 +13,21 @@ use crate::message::Moved;
 use crate::path::RepoPath;
 use crate::request::{ChangeInfo, CommitId, Identity, PromotionRequest, Side, Source};
 use crate::tree;
+
+/// Where files are read from: a tree of the cache, with the size cap on values files.
+pub(super) struct Read<'a> {
+    pub(super) repo: &'a Repository,
+    pub(super) root: &'a Tree<'a>,
+    /// The repository, for messages.
+    pub(super) name: &'a str,
+    pub(super) max: usize,
+}
+
+impl Read<'_> {
+    fn file(&self, path: &RepoPath) -> Result<(Vec<u8>, i32), GitError> {
+        tree::read(self.repo, self.root, path, self.name, self.max)
+    }
+}
 
 /// A request with its paths validated.
 pub(super) struct Prepared<'r> {
@@ -44,8 +60,13 @@ pub(super) fn prepare<'r>(
     remote: &RemoteSpec,
     branch: &str,
 ) -> Result<Prepared<'r>, GitError> {
-    if request.remote.url != remote.url || request.branch != branch {
-        return Err(internal("a batch mixed repositories or branches"));
+    if request.remote.url != remote.url
+        || request.branch != branch
+        || request.remote.access() != remote.access()
+    {
+        return Err(internal(
+            "a batch mixed repositories, branches or credentials",
+        ));
     }
     check_branch(branch)?;
     let target = RepoPath::parse(&request.target.file)?;
@@ -108,32 +129,48 @@ fn values_error(path: &RepoPath, e: &promote_values::ValuesError) -> GitError {
     }
 }
 
+/// A target value as the decision sees it: an empty or null scalar (`tag:`, `tag: ~`,
+/// `tag: null`) is a value not set yet, read as the empty string so it can be filled in.
+fn get_target_value(path: &RepoPath, content: &[u8], field: &str) -> Result<String, GitError> {
+    match promote_values::get(path.as_str(), content, field) {
+        Ok(value) => Ok(value),
+        Err(e)
+            if matches!(
+                e.kind,
+                ValuesErrorKind::NotAString {
+                    reading: "null",
+                    ..
+                }
+            ) =>
+        {
+            Ok(String::new())
+        }
+        Err(e) => Err(values_error(path, &e)),
+    }
+}
+
 fn read_through(
-    repo: &Repository,
-    root: &Tree<'_>,
+    read: &Read<'_>,
     overlay: &BTreeMap<RepoPath, (Vec<u8>, i32)>,
     path: &RepoPath,
-    name: &str,
 ) -> Result<(Vec<u8>, i32), GitError> {
     match overlay.get(path) {
         Some((content, mode)) => Ok((content.clone(), *mode)),
-        None => tree::read(repo, root, path, name),
+        None => read.file(path),
     }
 }
 
 /// Decides one request on one tree: in sync, conflict, or the edited target file.
 pub(super) fn evaluate(
-    repo: &Repository,
-    root: &Tree<'_>,
+    read: &Read<'_>,
     overlay: &BTreeMap<RepoPath, (Vec<u8>, i32)>,
     p: &Prepared<'_>,
     expect_target: Option<&[String]>,
-    name: &str,
 ) -> Result<Eval, GitError> {
     let request = p.request;
     let wanted: Vec<String> = match (&request.source, &p.source) {
         (Source::File { fields, expect, .. }, Some(path)) => {
-            let (content, _) = read_through(repo, root, overlay, path, name)?;
+            let (content, _) = read_through(read, overlay, path)?;
             let values: Vec<String> = fields
                 .iter()
                 .map(|f| get_value(path, &content, f))
@@ -154,11 +191,11 @@ pub(super) fn evaluate(
         (Source::Values { values, .. }, _) => values.clone(),
         (Source::File { .. }, None) => return Err(internal("source path missing")),
     };
-    let (content, mode) = read_through(repo, root, overlay, &p.target, name)?;
+    let (content, mode) = read_through(read, overlay, &p.target)?;
     let fields = &request.target.fields;
     let current: Vec<String> = fields
         .iter()
-        .map(|f| get_value(&p.target, &content, f))
+        .map(|f| get_target_value(&p.target, &content, f))
         .collect::<Result<_, _>>()?;
     if current == wanted {
         return Ok(Eval::InSync(current));
@@ -230,7 +267,10 @@ pub(super) fn describe(p: &Prepared<'_>, from: &[String], to: &[String]) -> Move
             .fields
             .iter()
             .zip(from.iter().zip(to))
-            .map(|(f, (a, b))| (f.clone(), a.clone(), b.clone()))
+            .map(|(f, (a, b))| {
+                let a = if a.is_empty() { "(unset)" } else { a.as_str() };
+                (f.clone(), a.to_owned(), b.clone())
+            })
             .collect(),
         approved_by: request.approved_by.clone(),
         note: request.note.clone(),
@@ -252,47 +292,63 @@ pub(super) fn signature(who: &Identity, name: &str) -> Result<Signature<'static>
     })
 }
 
-/// The newest commit (first-parent history from `tip`) that changed `field` of `file`.
+/// The newest commit (first-parent history from `tip`, at most `depth` commits back) that
+/// changed `field` of `file`. The file is parsed only where its blob changed, so the walk costs
+/// tree lookups, not YAML parses, across commits that did not touch it.
 pub(super) fn last_change(
-    repo: &Repository,
+    read: &Read<'_>,
     tip: Oid,
     file: &RepoPath,
     field: &str,
     depth: usize,
 ) -> Option<ChangeInfo> {
-    let value_at = |commit: &git2::Commit<'_>| -> Option<String> {
+    let repo = read.repo;
+    let blob_at = |commit: &git2::Commit<'_>| -> Option<Oid> {
         let root = commit.tree().ok()?;
-        let (content, _) = tree::read(repo, &root, file, "").ok()?;
-        promote_values::get(file.as_str(), &content, field).ok()
+        tree::lookup(repo, &root, file, read.name)
+            .ok()
+            .flatten()
+            .map(|e| e.oid)
+    };
+    let value_of = |blob: Option<Oid>| -> Option<String> {
+        let blob = blob?;
+        let (size, _) = repo.odb().ok()?.read_header(blob).ok()?;
+        if size > read.max {
+            return None;
+        }
+        let content = repo.find_blob(blob).ok()?;
+        promote_values::get(file.as_str(), content.content(), field).ok()
     };
     let mut commit = repo.find_commit(tip).ok()?;
-    let mut value = value_at(&commit);
+    let mut blob = blob_at(&commit);
+    let mut value = value_of(blob);
     for _ in 0..depth {
-        let changed_here = match commit.parent(0) {
-            Ok(parent) => {
-                let before = value_at(&parent);
-                if before != value {
-                    true
-                } else {
-                    commit = parent;
-                    value = before;
-                    false
-                }
-            }
-            Err(_) => true,
+        let Ok(parent) = commit.parent(0) else {
+            return Some(change_info(&commit));
         };
-        if changed_here {
-            return Some(ChangeInfo {
-                commit: CommitId::from_oid(commit.id()),
-                author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
-                summary: commit
-                    .summary()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default()
-                    .to_string(),
-            });
+        let parent_blob = blob_at(&parent);
+        if parent_blob != blob {
+            let before = value_of(parent_blob);
+            if before != value {
+                return Some(change_info(&commit));
+            }
+            value = before;
         }
+        blob = parent_blob;
+        commit = parent;
     }
     None
+}
+
+fn change_info(commit: &git2::Commit<'_>) -> ChangeInfo {
+    ChangeInfo {
+        commit: CommitId::from_oid(commit.id()),
+        author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+        summary: commit
+            .summary()
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_string(),
+    }
 }

@@ -1,5 +1,9 @@
 //! Branch tips shared for a short while, so a burst of reads of one branch costs one check of
-//! the remote, and a fetch only when the branch moved.
+//! the remote, and a fetch only when the branch moved; and the recent contacts that vouch for
+//! reads from the cache.
+//!
+//! Both are kept per access (credentials and host keys): a lane never gets an answer that was
+//! learnt with another lane's credentials.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +13,7 @@ use tracing::info_span;
 
 use super::{Engine, branch_not_found, check_branch, lock};
 use crate::GitError;
+use crate::access::AccessId;
 use crate::auth::RemoteSpec;
 use crate::request::CommitId;
 use crate::transport;
@@ -25,8 +30,8 @@ pub struct Tip {
 /// How [`Engine::tip`] answered, so callers can count network operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HeadCheck {
-    /// From a check of the remote made within [`EngineConfig::head_ttl`](super::EngineConfig);
-    /// no network.
+    /// From a check of the remote made within [`EngineConfig::head_ttl`](super::EngineConfig)
+    /// with the same credentials; no network.
     Shared,
     /// The remote was asked (`ls-remote`) and the cache already held its tip.
     Unchanged,
@@ -45,67 +50,108 @@ impl HeadCheck {
     }
 }
 
-/// Keyed by the repository's cache key (URL without credentials) and the branch, so every
-/// spec of one repository shares an entry whatever its credentials.
-type HeadKey = (String, String);
+/// The repository's cache key (URL without credentials) and the branch.
+type BranchKey = (String, String);
 
-fn key(remote: &RemoteSpec, branch: &str) -> HeadKey {
+fn branch_key(remote: &RemoteSpec, branch: &str) -> BranchKey {
     (remote.url.cache_key(), branch.to_owned())
 }
 
-/// The tips seen per repository and branch.
+/// The tips seen per repository, branch and access, and the last successful contact per
+/// repository and access.
 #[derive(Default)]
 pub(super) struct Heads {
-    seen: Mutex<HashMap<HeadKey, Seen>>,
+    branches: Mutex<HashMap<BranchKey, Branch>>,
+    contacts: Mutex<HashMap<(String, AccessId), Instant>>,
 }
 
 #[derive(Default)]
-struct Seen {
-    tip: Option<(Instant, CommitId)>,
+struct Branch {
     /// Bumped by every forget, so a check that overlapped a push or fetch does not record a
     /// tip from before it.
     generation: u64,
+    tips: HashMap<AccessId, (Instant, CommitId)>,
 }
 
 impl Heads {
-    /// The tip checked less than `ttl` ago, or the generation a new check records under.
-    fn lookup(&self, key: &HeadKey, ttl: Duration) -> Result<CommitId, u64> {
-        let seen = lock(&self.seen);
-        let Some(entry) = seen.get(key) else {
+    /// The tip this access checked less than `ttl` ago, or the generation a new check records
+    /// under.
+    fn lookup(&self, remote: &RemoteSpec, branch: &str, ttl: Duration) -> Result<CommitId, u64> {
+        let branches = lock(&self.branches);
+        let Some(entry) = branches.get(&branch_key(remote, branch)) else {
             return Err(0);
         };
-        match &entry.tip {
+        match entry.tips.get(&remote.access()) {
             Some((at, commit)) if at.elapsed() < ttl => Ok(commit.clone()),
             _ => Err(entry.generation),
         }
     }
 
-    /// Records a checked tip, unless the branch was forgotten since the check began.
-    fn record(&self, key: HeadKey, generation: u64, commit: CommitId) {
-        let mut seen = lock(&self.seen);
-        let entry = seen.entry(key).or_default();
+    /// Records a checked tip, unless the branch was forgotten since the check began. Tips
+    /// older than `ttl` are dropped on the way, so the map stays as small as the lanes.
+    fn record(
+        &self,
+        remote: &RemoteSpec,
+        branch: &str,
+        generation: u64,
+        commit: CommitId,
+        ttl: Duration,
+    ) {
+        let mut branches = lock(&self.branches);
+        let entry = branches.entry(branch_key(remote, branch)).or_default();
         if entry.generation == generation {
-            entry.tip = Some((Instant::now(), commit));
+            entry.tips.retain(|_, (at, _)| at.elapsed() < ttl);
+            entry.tips.insert(remote.access(), (Instant::now(), commit));
         }
     }
 
-    /// Forgets a branch's tip, after this process pushed to it or fetched it.
+    /// Forgets a branch's tips (for every access), after this process pushed to it or
+    /// fetched it.
     pub(super) fn forget(&self, remote: &RemoteSpec, branch: &str) {
-        let mut seen = lock(&self.seen);
-        let entry = seen.entry(key(remote, branch)).or_default();
-        entry.tip = None;
+        let mut branches = lock(&self.branches);
+        let entry = branches.entry(branch_key(remote, branch)).or_default();
+        entry.tips.clear();
         entry.generation += 1;
+    }
+
+    /// Notes that this access just reached the remote and was let in.
+    pub(super) fn contacted(&self, remote: &RemoteSpec, ttl: Duration) {
+        let mut contacts = lock(&self.contacts);
+        contacts.retain(|_, at| at.elapsed() < ttl);
+        contacts.insert((remote.url.cache_key(), remote.access()), Instant::now());
+    }
+
+    /// Whether this access reached the remote less than `ttl` ago.
+    fn vouched(&self, remote: &RemoteSpec, ttl: Duration) -> bool {
+        lock(&self.contacts)
+            .get(&(remote.url.cache_key(), remote.access()))
+            .is_some_and(|at| at.elapsed() < ttl)
     }
 }
 
 impl Engine {
     /// The branch tip, in the cache. Within [`EngineConfig::head_ttl`](super::EngineConfig) of
-    /// the last check it answers without network; otherwise it asks the remote (`ls-remote`)
-    /// and fetches only when the branch moved. A missing branch is [`GitError::NotFound`].
+    /// the last check made with the same credentials it answers without network; otherwise it
+    /// asks the remote (`ls-remote`) and fetches only when the branch moved. A missing branch is
+    /// [`GitError::NotFound`].
     pub async fn tip(&self, remote: &RemoteSpec, branch: &str) -> Result<Tip, GitError> {
         check_branch(branch)?;
-        let key = key(remote, branch);
-        let generation = match self.inner.heads.lookup(&key, self.inner.config.head_ttl) {
+        let ttl = self.inner.config.head_ttl;
+        if let Ok(commit) = self.inner.heads.lookup(remote, branch, ttl) {
+            return Ok(Tip {
+                commit,
+                check: HeadCheck::Shared,
+            });
+        }
+        let (remote, branch) = (remote.clone(), branch.to_owned());
+        self.blocking(move |engine| engine.tip_now(&remote, &branch))
+            .await
+    }
+
+    /// [`Engine::tip`] on the calling thread.
+    pub(super) fn tip_now(&self, remote: &RemoteSpec, branch: &str) -> Result<Tip, GitError> {
+        let ttl = self.inner.config.head_ttl;
+        let generation = match self.inner.heads.lookup(remote, branch, ttl) {
             Ok(commit) => {
                 return Ok(Tip {
                     commit,
@@ -114,37 +160,52 @@ impl Engine {
             }
             Err(generation) => generation,
         };
-        let (remote, branch) = (remote.clone(), branch.to_owned());
-        self.blocking(move |engine| {
-            let tip = engine.check_tip(&remote, &branch)?;
-            engine
-                .inner
-                .heads
-                .record(key, generation, tip.commit.clone());
-            Ok(tip)
-        })
-        .await
+        let tip = self.check_tip(remote, branch)?;
+        self.inner
+            .heads
+            .record(remote, branch, generation, tip.commit.clone(), ttl);
+        Ok(tip)
     }
 
     /// Asks the remote for the tip and fetches when the cache does not hold it.
     fn check_tip(&self, remote: &RemoteSpec, branch: &str) -> Result<Tip, GitError> {
         let _span = info_span!("tip", repo = %remote.url, branch).entered();
-        let head = transport::remote_head(remote, branch)?
+        let head = self
+            .ask_head(remote, Some(branch))?
             .ok_or_else(|| branch_not_found(remote, branch))?;
+        let tracking = transport::tracking_ref(branch);
+        let cached = self
+            .inner
+            .cache
+            .read(&remote.url, |repo| Ok(repo.refname_to_id(&tracking).ok()))?;
+        if cached == Some(head) {
+            return Ok(Tip {
+                commit: CommitId::from_oid(head),
+                check: HeadCheck::Unchanged,
+            });
+        }
         self.inner.cache.with(&remote.url, |repo| {
-            if repo.refname_to_id(&transport::tracking_ref(branch)).ok() == Some(head) {
-                return Ok(Tip {
-                    commit: CommitId::from_oid(head),
-                    check: HeadCheck::Unchanged,
-                });
-            }
             // Not through `fetch_tip`: that forgets, and this check records what it fetched.
-            let fetched = transport::fetch(repo, remote, branch)?
+            let fetched = self
+                .fetch_into(repo, remote, branch)?
                 .ok_or_else(|| branch_not_found(remote, branch))?;
             Ok(Tip {
                 commit: CommitId::from_oid(fetched),
                 check: HeadCheck::Fetched,
             })
         })
+    }
+
+    /// Makes sure these credentials reached the remote within the head TTL before anything is
+    /// read from the shared cache for them: with a branch, by checking its tip; without, by
+    /// listing the remote's refs. Credentials the server refuses fail here, before any read.
+    pub(super) fn vouch(&self, remote: &RemoteSpec, branch: Option<&str>) -> Result<(), GitError> {
+        if self.inner.heads.vouched(remote, self.inner.config.head_ttl) {
+            return Ok(());
+        }
+        match branch {
+            Some(branch) => self.tip_now(remote, branch).map(|_| ()),
+            None => self.ask_head(remote, None).map(|_| ()),
+        }
     }
 }

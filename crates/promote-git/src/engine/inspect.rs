@@ -12,7 +12,9 @@ use crate::tree;
 
 impl Engine {
     /// Reads `fields` of `file` at `commit`, which must already be in the cache (a commit the
-    /// branch had when it was last fetched).
+    /// branch had when it was last fetched). Unless these credentials reached the remote within
+    /// [`EngineConfig::head_ttl`](super::EngineConfig), the remote is asked first, so refused
+    /// credentials fail before anything is read.
     pub async fn read_fields_at(
         &self,
         remote: &RemoteSpec,
@@ -35,18 +37,21 @@ impl Engine {
         path: &RepoPath,
         fields: &[String],
     ) -> Result<FileValues, GitError> {
+        self.vouch(remote, None)?;
         let name = remote.url.to_string();
-        self.inner.cache.with(&remote.url, |repo| {
+        let max = self.inner.config.max_values_file;
+        self.inner.cache.read(&remote.url, |repo| {
             let found = repo.find_commit(oid).map_err(|_| GitError::NotFound {
                 repo: name.clone(),
                 what: format!("commit {commit} (not fetched yet)"),
             })?;
-            read_values(repo, &found, path, fields, &name)
+            read_values(repo, &found, path, fields, &name, max)
         })
     }
 
     /// Whether `descendant` is `ancestor` or has it in its history, both commits being in the
-    /// cache. A commit the cache has not seen yet is reported as not containing it.
+    /// cache. A commit the cache has not seen yet is reported as not containing it. Vouched for
+    /// like [`Engine::read_fields_at`].
     pub async fn contains(
         &self,
         remote: &RemoteSpec,
@@ -54,9 +59,6 @@ impl Engine {
         ancestor: &str,
     ) -> Result<bool, GitError> {
         let (descendant, ancestor) = (parse_oid(descendant)?, parse_oid(ancestor)?);
-        if descendant == ancestor {
-            return Ok(true);
-        }
         let remote = remote.clone();
         self.blocking(move |engine| engine.descends(&remote, descendant, ancestor))
             .await
@@ -69,8 +71,12 @@ impl Engine {
         ancestor: Oid,
     ) -> Result<bool, GitError> {
         let _span = info_span!("contains", repo = %remote.url).entered();
+        self.vouch(remote, None)?;
+        if descendant == ancestor {
+            return Ok(true);
+        }
         let name = remote.url.to_string();
-        self.inner.cache.with(&remote.url, |repo| {
+        self.inner.cache.read(&remote.url, |repo| {
             if repo.find_commit(descendant).is_err() || repo.find_commit(ancestor).is_err() {
                 return Ok(false);
             }
@@ -80,7 +86,7 @@ impl Engine {
     }
 }
 
-fn parse_oid(commit: &str) -> Result<Oid, GitError> {
+pub(super) fn parse_oid(commit: &str) -> Result<Oid, GitError> {
     Oid::from_str(commit)
         .map_err(|_| GitError::InvalidRequest(format!("{commit:?} is not a commit id")))
 }

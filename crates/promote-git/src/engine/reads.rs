@@ -22,9 +22,11 @@ impl Engine {
     ) -> Result<Option<CommitId>, GitError> {
         check_branch(branch)?;
         let (remote, branch) = (remote.clone(), branch.to_owned());
-        self.blocking(move |_| {
+        self.blocking(move |engine| {
             let _span = info_span!("remote_head", repo = %remote.url, branch).entered();
-            Ok(transport::remote_head(&remote, &branch)?.map(CommitId::from_oid))
+            Ok(engine
+                .ask_head(&remote, Some(&branch))?
+                .map(CommitId::from_oid))
         })
         .await
     }
@@ -44,8 +46,10 @@ impl Engine {
         .await
     }
 
-    /// Reads `fields` of `file` at the cached branch tip (fetching first only when the cache has
-    /// never seen the branch).
+    /// Reads `fields` of `file` at the branch tip. Unless these credentials reached the remote
+    /// within [`EngineConfig::head_ttl`](super::EngineConfig), the tip is checked first (so
+    /// refused credentials fail before anything is read); the cache is fetched when it has
+    /// never seen the branch.
     pub async fn read_fields(
         &self,
         remote: &RemoteSpec,
@@ -67,20 +71,31 @@ impl Engine {
         path: &RepoPath,
         fields: &[String],
     ) -> Result<FileValues, GitError> {
+        self.vouch(remote, Some(branch))?;
         let name = remote.url.to_string();
-        self.inner.cache.with(&remote.url, |repo| {
-            let tip = match repo.refname_to_id(&transport::tracking_ref(branch)) {
-                Ok(oid) => oid,
-                Err(_) => self.fetch_tip(repo, remote, branch)?,
-            };
+        let tracking = transport::tracking_ref(branch);
+        let cached = self
+            .inner
+            .cache
+            .read(&remote.url, |repo| Ok(repo.refname_to_id(&tracking).ok()))?;
+        let tip = match cached {
+            Some(oid) => oid,
+            None => self
+                .inner
+                .cache
+                .with(&remote.url, |repo| self.fetch_tip(repo, remote, branch))?,
+        };
+        let max = self.inner.config.max_values_file;
+        self.inner.cache.read(&remote.url, |repo| {
             let commit = repo.find_commit(tip).map_err(|e| tree::local(&name, &e))?;
-            read_values(repo, &commit, path, fields, &name)
+            read_values(repo, &commit, path, fields, &name, max)
         })
     }
 
     /// Fetches the branch, then scans its newest `limit` commits for one whose trailers match
     /// (one promotion's group must hold every pair). Lets a restarted operator recognise a
-    /// commit it pushed before it could record the outcome.
+    /// commit it pushed before it could record the outcome; [`Engine::find_commit_since`]
+    /// also says when the answer cannot be known.
     pub async fn find_commit(
         &self,
         remote: &RemoteSpec,
@@ -104,27 +119,34 @@ impl Engine {
         let _span = info_span!("find_commit", repo = %remote.url, branch).entered();
         let name = remote.url.to_string();
         let local = |e: git2::Error| tree::local(&name, &e);
-        self.inner.cache.with(&remote.url, |repo| {
-            let tip = self.fetch_tip(repo, remote, branch)?;
+        let tip = self
+            .inner
+            .cache
+            .with(&remote.url, |repo| self.fetch_tip(repo, remote, branch))?;
+        self.inner.cache.read(&remote.url, |repo| {
             let mut walk = repo.revwalk().map_err(local)?;
             walk.set_sorting(Sort::TIME).map_err(local)?;
             walk.push(tip).map_err(local)?;
             for oid in walk.take(limit) {
-                let oid = oid.map_err(local)?;
-                let commit = repo.find_commit(oid).map_err(local)?;
-                let text = String::from_utf8_lossy(commit.message_bytes());
-                if let Some(trailers) = query.find_in(&text) {
-                    let summary = text.lines().next().unwrap_or_default().to_string();
-                    return Ok(Some(FoundCommit {
-                        commit: CommitId::from_oid(oid),
-                        summary,
-                        trailers,
-                    }));
+                let commit = repo.find_commit(oid.map_err(local)?).map_err(local)?;
+                if let Some(found) = matching(&commit, query) {
+                    return Ok(Some(found));
                 }
             }
             Ok(None)
         })
     }
+}
+
+/// The commit as a [`FoundCommit`] when its trailers match `query`.
+pub(super) fn matching(commit: &git2::Commit<'_>, query: &TrailerQuery) -> Option<FoundCommit> {
+    let text = String::from_utf8_lossy(commit.message_bytes());
+    let trailers = query.find_in(&text)?;
+    Some(FoundCommit {
+        commit: CommitId::from_oid(commit.id()),
+        summary: text.lines().next().unwrap_or_default().to_string(),
+        trailers,
+    })
 }
 
 /// Reads `fields` of the file at `path` in `commit`.
@@ -134,9 +156,10 @@ pub(super) fn read_values(
     path: &RepoPath,
     fields: &[String],
     name: &str,
+    max: usize,
 ) -> Result<FileValues, GitError> {
     let root = commit.tree().map_err(|e| tree::local(name, &e))?;
-    let (content, _) = tree::read(repo, &root, path, name)?;
+    let (content, _) = tree::read(repo, &root, path, name, max)?;
     let values = fields
         .iter()
         .map(|f| get_value(path, &content, f))

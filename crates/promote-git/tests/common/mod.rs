@@ -311,3 +311,30 @@ pub fn stage_outside_commit(bare: &Path, files: &[(&str, &str)], message: &str) 
     git(&work, &["push", "-q", "origin", "HEAD:refs/heads/outside"]);
     git(&work, &["rev-parse", "HEAD"])
 }
+
+/// Waits until `ready` holds (a positive signal), failing the test after `within`.
+pub async fn wait_for(what: &str, within: std::time::Duration, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A `pre-receive` hook that refuses any push changing a path that contains `needle`.
+pub fn refuse_changes_to_hook(needle: &str, reason: &str) -> String {
+    let git = which("git");
+    format!(
+        "#!/bin/sh\n\
+         while read old new ref; do\n\
+         if {git} diff --name-only \"$old\" \"$new\" | grep -q -F '{needle}'; then\n\
+         echo '{reason}' >&2\n\
+         exit 1\n\
+         fi\n\
+         done\n\
+         exit 0\n"
+    )
+}
