@@ -6,10 +6,14 @@
 
 mod image;
 mod patch;
+mod sources;
 mod view;
 
 pub use image::{Image, normalize_image};
-pub use patch::{REFRESH_ANNOTATION, Refresh, refresh_patch, sync_operation_patch};
+pub use patch::{
+    REFRESH_ANNOTATION, Refresh, refresh_patch, sync_operation_patch, sync_source_patch,
+};
+pub use sources::same_repository;
 pub use view::{
     Application, HealthStatus, HelmSource, OperationPhase, OperationState, SyncPolicy, SyncStatus,
 };

@@ -40,6 +40,37 @@ pub fn sync_operation_patch(
     revision: Option<&str>,
     initiated_by: &str,
 ) -> Result<Value, ArgoError> {
+    operation_patch(app, revision.map(|r| json!({"revision": r})), initiated_by)
+}
+
+/// [`sync_operation_patch`] to `revision` of the source whose repository is `repo_url`: for
+/// a multi-source Application the revision goes to that source's position only (Argo CD's
+/// `revisions` with `sourcePositions`), the other sources keep their target revisions.
+pub fn sync_source_patch(
+    app: &Application,
+    repo_url: &str,
+    revision: &str,
+    initiated_by: &str,
+) -> Result<Value, ArgoError> {
+    if app.sources.len() <= 1 {
+        return sync_operation_patch(app, Some(revision), initiated_by);
+    }
+    let Some(i) = app.source_index(repo_url) else {
+        return Err(ArgoError::Malformed {
+            name: app.key(),
+            reason: format!("no single source of it is the repository {repo_url}"),
+        });
+    };
+    let position = i + 1;
+    let target = json!({"revisions": [revision], "sourcePositions": [position]});
+    operation_patch(app, Some(target), initiated_by)
+}
+
+fn operation_patch(
+    app: &Application,
+    revision: Option<Value>,
+    initiated_by: &str,
+) -> Result<Value, ArgoError> {
     if app.operation_running() {
         let phase = app
             .operation_state
@@ -52,8 +83,10 @@ pub fn sync_operation_patch(
         });
     }
     let mut sync = json!({"syncStrategy": {"hook": {}}});
-    if let Some(revision) = revision {
-        sync["revision"] = json!(revision);
+    if let Some(Value::Object(revision)) = revision {
+        for (k, v) in revision {
+            sync[k] = v;
+        }
     }
     let mut patch = json!({
         "operation": {
@@ -119,5 +152,30 @@ mod tests {
         assert!(err.to_string().contains("Running"));
         let requested = app(json!({}), Some(json!({"sync": {}})));
         assert!(sync_operation_patch(&requested, None, "x").is_err());
+    }
+
+    #[test]
+    fn a_multi_source_sync_moves_only_the_lanes_source() {
+        let a = Application::from_json(&json!({
+            "metadata": {"name": "web-prod", "namespace": "argocd", "resourceVersion": "3"},
+            "spec": {"sources": [
+                {"repoURL": "https://charts.example.com", "chart": "web"},
+                {"repoURL": "https://git.example.com/web-core.git", "path": "deploy"},
+            ]},
+        }))
+        .expect("parses");
+        let p =
+            sync_source_patch(&a, "https://git.example.com/web-core", "abc", "x").expect("allowed");
+        assert_eq!(p["operation"]["sync"]["revisions"], json!(["abc"]));
+        assert_eq!(p["operation"]["sync"]["sourcePositions"], json!([2]));
+        assert!(p["operation"]["sync"].get("revision").is_none());
+        let err = sync_source_patch(&a, "https://git.example.com/other.git", "abc", "x")
+            .expect_err("not a source");
+        assert!(!err.is_retryable());
+        // One source: the plain revision.
+        let one = app(json!({}), None);
+        let p = sync_source_patch(&one, "https://git.example.com/web-core.git", "abc", "x")
+            .expect("allowed");
+        assert_eq!(p["operation"]["sync"]["revision"], "abc");
     }
 }

@@ -182,8 +182,11 @@ pub struct Application {
     pub sync_policy: SyncPolicy,
     /// `status.sync.status`.
     pub sync_status: SyncStatus,
-    /// `status.sync.revision`, or the first of `status.sync.revisions`.
+    /// `status.sync.revision`, or the first of `status.sync.revisions`; for a multi-source
+    /// Application use [`Application::revision_for`] instead.
     pub sync_revision: Option<String>,
+    /// `status.sync.revisions`: one per entry of `spec.sources`, in order.
+    pub sync_revisions: Vec<String>,
     /// `status.health.status`.
     pub health: HealthStatus,
     /// `status.operationState`.
@@ -251,6 +254,16 @@ impl Application {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         });
+        let sync_revisions = sync
+            .and_then(|s| s.get("revisions"))
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         let images = status
             .and_then(|s| s.get("summary"))
             .and_then(|s| s.get("images"))
@@ -291,6 +304,7 @@ impl Application {
                 sync.and_then(|s| s.get("status")).and_then(Value::as_str),
             ),
             sync_revision,
+            sync_revisions,
             health: HealthStatus::parse(
                 status
                     .and_then(|s| s.get("health"))

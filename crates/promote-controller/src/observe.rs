@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use promote_api::conditions::reasons;
-use promote_api::{ApplicationRef, Promotion, PromotionResult};
+use promote_api::{ApplicationRef, CREDENTIALS_LABEL, Promotion, PromotionResult};
 use promote_argocd::Application;
 use promote_git::{Credentials, GitError, HeadCheck, RemoteSpec};
 use promote_lane::{AppView, Failure, GitView, LaneSpec, Observation};
@@ -120,6 +120,20 @@ async fn remote_spec(
             ));
         }
     };
+    let labelled = secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(CREDENTIALS_LABEL))
+        .is_some_and(|v| v == "true");
+    if !labelled {
+        return Err(Failure::permanent(
+            reasons::CREDENTIALS,
+            format!(
+                "Secret {namespace}/{secret_name} is not marked as git credentials: label it with `kubectl label secret {secret_name} -n {namespace} {CREDENTIALS_LABEL}=true`"
+            ),
+        ));
+    }
     let data = secret.data.unwrap_or_default();
     let read = Credentials::from_secret_data(data.iter().map(|(k, v)| (k.as_str(), &v.0[..])));
     match read {
@@ -166,7 +180,8 @@ async fn read_git(
     };
     let source = read(&spec.source.values_file, None).await;
     let target = read(&spec.target.values_file, None).await;
-    let source_at_synced = match source_app.app().and_then(|a| a.synced_revision()) {
+    let url = &spec.repository.url;
+    let source_at_synced = match source_app.app().and_then(|a| a.synced_revision_for(url)) {
         Some(rev) if rev == tip.as_str() => source.as_ref().ok().cloned(),
         Some(rev) => read(&spec.source.values_file, Some(rev)).await.ok(),
         None => None,
@@ -178,7 +193,7 @@ async fn read_git(
         .and_then(|r| r.commit.clone());
     let in_flight_synced = match (
         in_flight,
-        target_app.app().and_then(|a| a.synced_revision()),
+        target_app.app().and_then(|a| a.synced_revision_for(url)),
     ) {
         (Some(commit), Some(synced)) if commit == synced => Some(true),
         (Some(commit), Some(synced)) => Some(
@@ -195,6 +210,7 @@ async fn read_git(
         source,
         target,
         source_at_synced,
+        target_changed_by: None,
         in_flight_synced,
     })
 }

@@ -11,7 +11,7 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action as Requeue;
 use promote_api::{Promotion, PromotionResult, PromotionStatus};
 use promote_git::RemoteSpec;
-use promote_lane::{EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
+use promote_lane::{Admission, EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
 use tracing::{instrument, warn};
 
 use crate::context::Context;
@@ -62,7 +62,11 @@ impl<'a> Pass<'a> {
         let previous = promotion.status.clone().unwrap_or_default();
         let generation = promotion.metadata.generation;
         let timing = &ctx.settings.timing;
-        let (plan, remote) = match LaneSpec::parse(&promotion.spec) {
+        let admission = Admission {
+            application_namespaces: ctx.settings.application_namespaces.clone(),
+            allow_file_repositories: ctx.settings.allow_file_repositories,
+        };
+        let (plan, remote) = match LaneSpec::parse(&promotion.spec, &admission) {
             Ok(spec) => {
                 let observed = observe(ctx, promotion, spec, &key).await;
                 (decide(&observed.observation, timing), observed.remote)

@@ -395,3 +395,72 @@ async fn an_invalid_spec_is_stalled_naming_the_field_until_it_is_fixed() {
     op.stop().await;
     w.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlabelled_credentials_secret_is_refused_until_labelled() {
+    let w = World::start("secret-label", false).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = w.env.api();
+    let label = |value: serde_json::Value| json!({"metadata": {"labels": {promote_api::CREDENTIALS_LABEL: value}}});
+    secrets
+        .patch(
+            "web-core-git",
+            &PatchParams::default(),
+            &Patch::Merge(&label(json!(null))),
+        )
+        .await
+        .expect("remove the label");
+    let op = w.operator("op-a");
+    w.create_promotion("Manual", json!({})).await;
+    let s = w.wait_condition("Stalled", "True").await;
+    let stalled = conditions::find(&s.conditions, "Stalled").expect("Stalled");
+    assert_eq!(stalled.reason, "CredentialsError");
+    assert!(
+        stalled
+            .message
+            .contains("kubectl label secret web-core-git"),
+        "{}",
+        stalled.message
+    );
+    assert!(
+        s.source.as_ref().and_then(|e| e.version.as_ref()).is_none(),
+        "nothing was read"
+    );
+
+    // Labelled, the Secret's change alone brings the lane back.
+    secrets
+        .patch(
+            "web-core-git",
+            &PatchParams::default(),
+            &Patch::Merge(&label(json!("true"))),
+        )
+        .await
+        .expect("label the Secret");
+    w.wait_phase(Phase::InSync).await;
+    op.stop().await;
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_outside_the_served_namespaces_is_refused() {
+    let w = World::start("app-namespace", false).await;
+    let op = w.operator("op-a");
+    w.create_promotion(
+        "Manual",
+        json!({"target": {"environment": "prod", "valuesFile": PROD_RELEASE,
+                          "application": {"name": "web-prod", "namespace": "someone-elses"}}}),
+    )
+    .await;
+    let s = w.wait_condition("Stalled", "True").await;
+    let stalled = conditions::find(&s.conditions, "Stalled").expect("Stalled");
+    assert_eq!(stalled.reason, "InvalidSpec");
+    assert!(
+        stalled
+            .message
+            .contains("spec.target.application.namespace")
+            && stalled.message.contains("--application-namespaces"),
+        "{}",
+        stalled.message
+    );
+    op.stop().await;
+    w.finish().await;
+}

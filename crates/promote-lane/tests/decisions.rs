@@ -175,7 +175,6 @@ fn a_rollback_restores_every_promoted_field() {
     w.target = vec!["sha-a".into(), "1.0.0".into()];
     let d = w.decide();
     let (status, _) = after_write(&d, WriteResult::Committed { commit: C1.into() }, at(w.now));
-    let mut w = w;
     w.previous = status;
     w.now += 11 * 60;
     w.target = w.source.clone();

@@ -112,7 +112,7 @@ impl Git {
     pub async fn create_secret(&self, env: &TestEnv) -> Res<()> {
         let creds = self.http.credentials().clone();
         let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": "git"},
+            "metadata": {"name": "git", "labels": {promote_api::CREDENTIALS_LABEL: "true"}},
             "stringData": {"username": creds.username, "password": creds.password},
         }))?;
         env.api::<Secret>()

@@ -104,6 +104,8 @@ impl OperatorProcess {
             .env("KUBECONFIG", kubeconfig)
             .arg("--namespace")
             .arg(namespace)
+            .arg("--application-namespaces")
+            .arg(namespace)
             .arg("--no-leader-election")
             .arg("--metrics-addr")
             .arg(metrics.to_string())

@@ -3,7 +3,7 @@
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use promote_api::conditions::reasons;
 use promote_api::{ApplicationRef, FIELD_MANAGER};
-use promote_argocd::{Application, ArgoError, Refresh, refresh_patch, sync_operation_patch};
+use promote_argocd::{Application, ArgoError, Refresh, refresh_patch, sync_source_patch};
 use promote_lane::{Failure, SyncResult};
 use tracing::{instrument, warn};
 
@@ -32,6 +32,7 @@ fn params() -> PatchParams {
 pub(crate) async fn request_sync(
     ctx: &Context,
     app: &ApplicationRef,
+    repo_url: &str,
     revision: &str,
 ) -> SyncResult {
     let api = api(ctx, app);
@@ -53,7 +54,7 @@ pub(crate) async fn request_sync(
                 ));
             }
         };
-        let patch = match sync_operation_patch(&current, Some(revision), &ctx.settings.identity) {
+        let patch = match sync_source_patch(&current, repo_url, revision, &ctx.settings.identity) {
             Ok(patch) => patch,
             Err(e @ ArgoError::OperationRunning { .. }) => {
                 return SyncResult::Refused(Failure::transient(e.category(), e.to_string()));

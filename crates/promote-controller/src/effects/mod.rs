@@ -44,7 +44,11 @@ pub(crate) async fn carry_out(
         Effect::RequestSync {
             application,
             revision,
-        } => EffectOutcome::SyncRequested(argocd::request_sync(ctx, &application, &revision).await),
+        } => {
+            let repo_url = &promotion.spec.repository.url;
+            let result = argocd::request_sync(ctx, &application, repo_url, &revision).await;
+            EffectOutcome::SyncRequested(result)
+        }
         Effect::Refresh { application } => {
             EffectOutcome::Refreshed(argocd::refresh(ctx, &application).await)
         }

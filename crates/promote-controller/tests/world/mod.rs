@@ -77,7 +77,7 @@ impl World {
         let creds = http.credentials().clone();
 
         let secret: Secret = serde_json::from_value(json!({
-            "metadata": {"name": "web-core-git"},
+            "metadata": {"name": "web-core-git", "labels": {"promote.dev/credentials": "true"}},
             "stringData": {"username": creds.username, "password": creds.password},
         }))
         .expect("secret");
