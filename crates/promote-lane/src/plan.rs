@@ -83,6 +83,9 @@ pub struct WriteRequest {
     pub previous: String,
     /// Who approved it.
     pub approved_by: Option<String>,
+    /// The branch tip the decision was first made on: a commit of ours that already wrote
+    /// the values is looked for between it and the tip.
+    pub base_revision: Option<String>,
 }
 
 /// One step for the controller to carry out.

@@ -2,7 +2,7 @@
 
 use promote_api::Promotion;
 use promote_git::{
-    GitError, Identity, Outcome, PromotionRequest, RemoteSpec, Source, TRAILER_PROMOTION,
+    Identity, Outcome, PromotionRequest, Recognition, RemoteSpec, Source, TRAILER_PROMOTION,
     TRAILER_VERSION, Target, TrailerQuery,
 };
 use promote_lane::{Failure, WriteFrom, WriteRequest, WriteResult};
@@ -11,7 +11,7 @@ use tracing::instrument;
 use crate::context::Context;
 use crate::observe::git_failure;
 
-/// How many recent commits are searched for one of ours after a restart.
+/// Most commits read when looking for one of ours after a restart.
 const RECOGNITION_DEPTH: usize = 200;
 
 /// Writes the values as one commit, or recognises a commit of ours that already did.
@@ -61,7 +61,7 @@ pub(crate) async fn write(
         }
         Ok(Outcome::InSync { .. }) => {
             ctx.metrics.git_operation("push", "in_sync");
-            recognise(ctx, remote, branch, key, &request.version).await
+            recognise(ctx, remote, branch, key, request).await
         }
         Ok(Outcome::Conflict(c)) => {
             ctx.metrics.git_operation("push", "conflict");
@@ -85,26 +85,44 @@ pub(crate) async fn write(
 }
 
 /// The file already holds the values: a commit of ours wrote them (a push whose outcome was
-/// never reported), or someone else did.
+/// never reported), or someone else did. Looked for among the commits since the decision's
+/// base, so the answer is certain or said to be unknown; a record from before bases were
+/// kept is looked for among the newest commits.
 async fn recognise(
     ctx: &Context,
     remote: &RemoteSpec,
     branch: &str,
     key: &str,
-    version: &str,
+    request: &WriteRequest,
 ) -> WriteResult {
     let query = TrailerQuery::new()
         .with(TRAILER_PROMOTION, key)
-        .with(TRAILER_VERSION, version);
-    let found: Result<_, GitError> = ctx
-        .engine
-        .find_commit(remote, branch, &query, RECOGNITION_DEPTH)
+        .with(TRAILER_VERSION, &request.version);
+    let engine = &ctx.engine;
+    let Some(base) = &request.base_revision else {
+        let found = engine
+            .find_commit(remote, branch, &query, RECOGNITION_DEPTH)
+            .await;
+        return match found {
+            Ok(Some(found)) => WriteResult::Committed {
+                commit: found.commit.to_string(),
+            },
+            Ok(None) => WriteResult::AlreadyThere,
+            Err(e) => WriteResult::Failed(git_failure(&e)),
+        };
+    };
+    let found = engine
+        .find_commit_since(remote, branch, base, &query, RECOGNITION_DEPTH)
         .await;
     match found {
-        Ok(Some(found)) => WriteResult::Committed {
+        Ok(Recognition::Found(found)) => WriteResult::Committed {
             commit: found.commit.to_string(),
         },
-        Ok(None) => WriteResult::AlreadyThere,
+        Ok(Recognition::Absent) => WriteResult::AlreadyThere,
+        Ok(Recognition::Undecided(why)) => WriteResult::Undecided(Failure::permanent(
+            promote_api::conditions::reasons::GIT_ERROR,
+            why,
+        )),
         Err(e) => WriteResult::Failed(git_failure(&e)),
     }
 }

@@ -84,6 +84,7 @@ impl Lane<'_> {
             target,
             previous,
             record.approved_by.clone(),
+            record.base_revision.clone(),
         );
         Verdict {
             phase: Phase::Promoting,

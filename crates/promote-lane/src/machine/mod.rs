@@ -129,7 +129,9 @@ impl Lane<'_> {
             message: format!("starting {message}"),
         });
         self.status.last_promotion = Some(record);
-        let request = self.write_request(kind, values, target, target[0].clone(), approved_by);
+        let base = self.obs.git.as_ref().ok().map(|g| g.revision.clone());
+        let request =
+            self.write_request(kind, values, target, target[0].clone(), approved_by, base);
         Verdict {
             phase: Phase::Promoting,
             message,
@@ -168,6 +170,7 @@ impl Lane<'_> {
         expected: &[String],
         previous: String,
         approved_by: Option<String>,
+        base_revision: Option<String>,
     ) -> WriteRequest {
         let spec = &self.obs.spec;
         let from = match kind {
@@ -190,6 +193,7 @@ impl Lane<'_> {
             values,
             expected: expected.to_vec(),
             approved_by,
+            base_revision,
         }
     }
 
