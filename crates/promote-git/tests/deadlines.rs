@@ -315,7 +315,7 @@ async fn a_hung_fetch_does_not_hold_up_reads_of_another_lane() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_operation_deadline_stops_an_operation_that_keeps_going() {
+async fn the_operation_deadline_is_checked_whenever_libgit2_calls_back() {
     let s = setup(&[]);
     let engine = s.engine(EngineConfig {
         operation_timeout: Duration::from_millis(1),
