@@ -1,5 +1,6 @@
 //! The promotion engine: compare-and-swap commits built in memory on the branch tip, pushed
-//! without force, retried on races, batched per repository and branch.
+//! without force under a lease on the parent, retried on races, batched per repository, branch
+//! and credentials.
 //!
 //! Every public method is async and runs its libgit2 work on tokio's blocking pool; the
 //! synchronous implementations stay private to this module.
@@ -47,7 +48,8 @@ pub struct EngineConfig {
     pub backoff_max: Duration,
     /// Most promotions that share one commit.
     pub max_batch: usize,
-    /// How many commits are scanned to name the commit behind a conflict.
+    /// How many commits are scanned to name the commit behind a conflict (the cap on that
+    /// walk; a change further back is reported without a name).
     pub history_depth: usize,
     /// How long [`Engine::tip`] answers from its last check of a branch without asking the
     /// remote again; zero checks every time. Also how long a successful contact with the remote

@@ -12,7 +12,7 @@ use crate::GitError;
 use crate::auth::RemoteSpec;
 use crate::deadline::Limits;
 
-pub(crate) use session::Session;
+use session::Session;
 
 /// The local ref that mirrors the remote branch in the bare cache.
 pub(crate) fn tracking_ref(branch: &str) -> String {

@@ -28,7 +28,7 @@ pub(super) struct Seen {
 }
 
 /// One operation against a remote: its spec, its deadlines, and what the callbacks observed.
-pub(crate) struct Session<'s> {
+pub(super) struct Session<'s> {
     spec: &'s RemoteSpec,
     limits: Limits,
     deadline: Deadline,
@@ -40,7 +40,7 @@ pub(crate) struct Session<'s> {
 impl<'s> Session<'s> {
     /// Starts the operation's clock. Also makes sure libgit2's socket timeouts are set before
     /// any connection is opened (see `deadline`).
-    pub(crate) fn new(spec: &'s RemoteSpec, limits: Limits) -> Self {
+    pub(super) fn new(spec: &'s RemoteSpec, limits: Limits) -> Self {
         let limits = limits.effective();
         Self {
             spec,
@@ -203,7 +203,7 @@ impl<'s> Session<'s> {
     }
 
     /// Turns a libgit2 failure into a typed error, using what the callbacks saw first.
-    pub(crate) fn classify(&self, e: &git2::Error) -> GitError {
+    pub(super) fn classify(&self, e: &git2::Error) -> GitError {
         let repo = self.repo_name();
         if let Some((host, problem)) = self.seen.host_key.borrow().clone() {
             return GitError::HostKey { host, problem };
