@@ -205,14 +205,48 @@ async fn read_git(
         (Some(_), None) => Some(false),
         (None, _) => None,
     };
+    let target_changed_by = changed_by(ctx, remote, spec, previous, &target).await;
     Ok(GitView {
         revision: tip.to_string(),
         source,
         target,
         source_at_synced,
-        target_changed_by: None,
+        target_changed_by,
         in_flight_synced,
     })
+}
+
+/// Who changed the target's version, when it no longer holds what this lane last promoted
+/// (a person's revert or hotfix), so the lane can say so. Only looked up in that case.
+async fn changed_by(
+    ctx: &Context,
+    remote: &RemoteSpec,
+    spec: &LaneSpec,
+    previous: &promote_api::PromotionStatus,
+    target: &Result<Vec<String>, Failure>,
+) -> Option<String> {
+    let last = previous.last_promotion.as_ref()?;
+    let current = target.as_ref().ok()?.first()?;
+    if last.result != PromotionResult::Succeeded || &last.version == current {
+        return None;
+    }
+    let field = spec.fields.first()?;
+    let change = ctx
+        .engine
+        .last_change(
+            remote,
+            &spec.repository.branch,
+            &spec.target.values_file,
+            field,
+        )
+        .await
+        .ok()??;
+    Some(format!(
+        "{} ({}, {:?})",
+        change.commit.short(),
+        change.author,
+        change.summary
+    ))
 }
 
 /// Counts the network operations a branch-tip read took.

@@ -464,3 +464,53 @@ async fn an_application_outside_the_served_namespaces_is_refused() {
     op.stop().await;
     w.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_revert_of_a_promotion_stands_until_approved_anew() {
+    let w = World::start("revert", false).await;
+    let op = w.operator("op-a");
+    w.create_promotion("Manual", json!({})).await;
+    w.wait_phase(Phase::InSync).await;
+    let _ = w.release("sha-2");
+    w.wait_dev_running("sha-2").await;
+    w.patch_spec(json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead"}}))
+        .await;
+    w.wait_phase(Phase::Promoted).await;
+
+    // A person reverts prod by hand.
+    let revert = w
+        .repo
+        .commit_files(
+            "main",
+            &[(PROD_RELEASE, &release_file("sha-1", "reverted by hand"))],
+            "revert prod to sha-1",
+        )
+        .expect("the person's revert");
+    let s = w
+        .wait_phase_saying(Phase::AwaitingApproval, "outside this lane")
+        .await;
+    let message = s.message.unwrap_or_default();
+    assert!(message.contains("revert prod to sha-1"), "{message}");
+    assert!(message.contains(&revert[..12]), "{message}");
+    assert!(message.contains("approve it anew"), "{message}");
+    op.wait_reconciles(op.reconciles(), 2).await;
+    assert!(
+        w.commits_since(&revert).is_empty(),
+        "the revert is not undone"
+    );
+
+    // Approved anew with kubectl patch alone (a note; no client time): it moves again.
+    w.patch_spec(
+        json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead",
+                                     "note": "the revert was a mistake"}}),
+    )
+    .await;
+    w.wait("sha-2 promoted again", |s| {
+        s.phase == Some(Phase::Promoted)
+            && s.target.as_ref().and_then(|t| t.version.as_deref()) == Some("sha-2")
+    })
+    .await;
+    assert_eq!(w.commits_since(&revert).len(), 1);
+    op.stop().await;
+    w.finish().await;
+}

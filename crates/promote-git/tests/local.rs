@@ -493,3 +493,33 @@ async fn file_urls_work_like_paths() {
     let c = committed(fx.engine().promote(request).await);
     assert_eq!(fx.tip(), c.commit.as_str());
 }
+
+#[tokio::test]
+async fn the_last_change_of_a_value_names_its_commit_and_author() {
+    let fx = Fixture::new(&["blog"]);
+    let engine = fx.engine();
+    committed(engine.promote(fx.request("blog")).await);
+    let person = fx.outside("dana");
+    let revert = person.commit(
+        &prod_path("blog"),
+        &release_file("prod", "blog", "prod-blog-1"),
+        "revert blog in prod",
+    );
+    // An unrelated later commit does not hide who changed the value.
+    person.commit("README.md", "notes\n", "docs");
+    engine.tip(&fx.remote(), "main").await.expect("tip");
+    let change = engine
+        .last_change(&fx.remote(), "main", &prod_path("blog"), "image.tag")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(change.commit.as_str(), revert);
+    assert_eq!(change.summary, "revert blog in prod");
+    assert!(!change.author.is_empty());
+    let dev = engine
+        .last_change(&fx.remote(), "main", &dev_path("blog"), "image.tag")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_ne!(dev.commit.as_str(), revert);
+}

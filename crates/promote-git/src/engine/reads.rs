@@ -3,13 +3,13 @@
 use git2::{Repository, Sort};
 use tracing::info_span;
 
-use super::evaluate::get_value;
+use super::evaluate::{self, Read, get_value};
 use super::{Engine, FileValues, FoundCommit, check_branch};
 use crate::GitError;
 use crate::auth::RemoteSpec;
 use crate::message::TrailerQuery;
 use crate::path::RepoPath;
-use crate::request::CommitId;
+use crate::request::{ChangeInfo, CommitId};
 use crate::{transport, tree};
 
 impl Engine {
@@ -90,6 +90,45 @@ impl Engine {
             let commit = repo.find_commit(tip).map_err(|e| tree::local(&name, &e))?;
             read_values(repo, &commit, path, fields, &name, max)
         })
+    }
+
+    /// The newest commit on the cached branch tip that changed `field` of `file` (at most
+    /// `EngineConfig::history_depth` commits back), so a lane can say who changed a value
+    /// and in which commit. None when no such commit is within reach.
+    pub async fn last_change(
+        &self,
+        remote: &RemoteSpec,
+        branch: &str,
+        file: &str,
+        field: &str,
+    ) -> Result<Option<ChangeInfo>, GitError> {
+        check_branch(branch)?;
+        let path = RepoPath::parse(file)?;
+        let (remote, branch, field) = (remote.clone(), branch.to_owned(), field.to_owned());
+        self.blocking(move |engine| {
+            engine.vouch(&remote, Some(&branch))?;
+            let name = remote.url.to_string();
+            let tracking = transport::tracking_ref(&branch);
+            let (max, depth) = (
+                engine.inner.config.max_values_file,
+                engine.inner.config.history_depth,
+            );
+            engine.inner.cache.read(&remote.url, |repo| {
+                let Ok(tip) = repo.refname_to_id(&tracking) else {
+                    return Ok(None);
+                };
+                let commit = repo.find_commit(tip).map_err(|e| tree::local(&name, &e))?;
+                let root = commit.tree().map_err(|e| tree::local(&name, &e))?;
+                let read = Read {
+                    repo,
+                    root: &root,
+                    name: &name,
+                    max,
+                };
+                Ok(evaluate::last_change(&read, tip, &path, &field, depth))
+            })
+        })
+        .await
     }
 
     /// Fetches the branch, then scans its newest `limit` commits for one whose trailers match
