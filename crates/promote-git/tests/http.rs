@@ -344,3 +344,26 @@ async fn a_shared_tip_needs_no_server() {
         .expect_err("a zero TTL asks the server");
     assert_eq!(err.category(), "network", "{err}");
 }
+
+#[tokio::test]
+async fn a_git_server_restarted_between_fetch_and_push_gets_exactly_one_commit() {
+    let s = setup(&["blog"]);
+    let engine = s.engine();
+    let remote = s.basic();
+    let before = s.tip();
+    // Fetched while the server was up.
+    engine.tip(&remote, "main").await.expect("fetched");
+    s.http.stop();
+    let down = engine.promote(request_for(remote.clone(), "blog")).await;
+    let err = down.expect_err("the server is down");
+    assert!(err.is_retryable(), "{err}");
+    s.http.restart().expect("restart on the same port");
+    assert_eq!(s.tip(), before, "nothing was pushed while it was down");
+    match engine.promote(request_for(remote, "blog")).await {
+        Ok(Outcome::Committed(c)) => assert_eq!(c.parent.as_str(), before),
+        other => panic!("expected a commit after the restart, got {other:?}"),
+    }
+    let after: Vec<String> = s.repo.commits("main").expect("history");
+    let old: Vec<String> = s.repo.commits(&before).expect("history");
+    assert_eq!(after.len(), old.len() + 1, "exactly one commit");
+}
