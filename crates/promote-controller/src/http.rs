@@ -1,8 +1,8 @@
-//! `/healthz`, `/readyz` and `/metrics`.
+//! `/healthz` (liveness), `/readyz` (readiness) and `/metrics`; what the probes mean is
+//! [`crate::watchdog`]'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -11,15 +11,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::metrics::Metrics;
-
-/// What the probes report.
-#[derive(Debug, Default)]
-pub struct Health {
-    /// Start-up checks passed and the controller (or the standby loop) runs.
-    pub ready: AtomicBool,
-    /// This replica holds the Lease.
-    pub leader: AtomicBool,
-}
+pub use crate::watchdog::Health;
 
 #[derive(Clone)]
 struct AppState {
@@ -34,7 +26,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(AppState { health, metrics });
@@ -43,16 +35,17 @@ pub async fn serve(
     axum::serve(listener, app).await
 }
 
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.health.liveness() {
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.health.ready.load(Ordering::Relaxed) {
-        let role = if state.health.leader.load(Ordering::Relaxed) {
-            "leader"
-        } else {
-            "standby"
-        };
-        (StatusCode::OK, role)
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    match state.health.readiness() {
+        Ok(role) => (StatusCode::OK, role.to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 

@@ -9,11 +9,15 @@
 //! does the I/O.
 //!
 //! Around it: [`context`] (what every reconcile shares), [`watches`] (what triggers a
-//! reconcile), [`operator`] (start-up checks, the probe and metrics server, leader election,
-//! a graceful stop), [`leader`], [`http`], [`metrics`]. It talks to the Kubernetes API and, through `promote-git`, to git servers;
-//! it must not talk to Argo CD other than through its Application resources.
+//! reconcile), [`supervise`] (a deadline on every reconcile, cancellation when leadership is
+//! lost), [`operator`] (start-up checks, the probe and metrics server, leader election,
+//! a graceful stop), [`leader`] (the Lease, judged on the local monotonic clock), [`deadlines`],
+//! [`watchdog`] (what the probes report), [`http`], [`metrics`]. It talks to the Kubernetes
+//! API and, through `promote-git`, to git servers; it must not talk to Argo CD other than
+//! through its Application resources.
 
 pub mod context;
+pub mod deadlines;
 pub mod effects;
 pub mod http;
 pub mod leader;
@@ -22,4 +26,6 @@ pub mod observe;
 pub mod operator;
 pub mod reconcile;
 pub mod report;
+pub mod supervise;
+pub mod watchdog;
 pub mod watches;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use kube::Client;
+use promote_controller::deadlines::{ApiTimeouts, Deadlines};
 use promote_controller::operator::{Operator, OperatorConfig, Stopped};
 use promote_lane::Timing;
 use promote_lane::duration::parse_duration;
@@ -52,7 +53,10 @@ struct Args {
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
 
-    /// How long the Lease is valid without renewal.
+    /// How long the Lease is valid without renewal. The leader renews every third of it, each
+    /// renew with a deadline of a third; once only a third is left without a renewal it stops
+    /// starting reconciles, cancels those running, refuses git pushes and exits, before any
+    /// standby could take over.
     #[arg(long, default_value = "15s", value_parser = duration)]
     lease_duration: Duration,
 
@@ -85,6 +89,35 @@ struct Args {
     /// How long one remote-head check is shared by the lanes of one repository.
     #[arg(long, default_value = "2s", value_parser = duration)]
     head_ttl: Duration,
+
+    /// Longest wait to connect to the Kubernetes API server.
+    #[arg(long, env = "PROMOTE_KUBE_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration)]
+    kube_connect_timeout: Duration,
+
+    /// Longest silence from the Kubernetes API server while a response is awaited or read;
+    /// then the call fails. Watches ask the server to end each call a little sooner (and resume
+    /// from where they were), so quiet watches are not cut.
+    #[arg(long, env = "PROMOTE_KUBE_READ_TIMEOUT", default_value = "30s", value_parser = duration)]
+    kube_read_timeout: Duration,
+
+    /// Longest wait to connect to a git server.
+    #[arg(long, env = "PROMOTE_GIT_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration)]
+    git_connect_timeout: Duration,
+
+    /// Longest a git network operation may go without progress before it fails.
+    #[arg(long, env = "PROMOTE_GIT_TIMEOUT", default_value = "60s", value_parser = duration)]
+    git_timeout: Duration,
+
+    /// Longest one reconcile may run; then it is abandoned and retried with a backoff that
+    /// doubles (from 5s, up to 10m), so a hung lane cannot hold a reconcile slot.
+    #[arg(long, env = "PROMOTE_RECONCILE_TIMEOUT", default_value = "5m", value_parser = duration)]
+    reconcile_timeout: Duration,
+
+    /// /healthz fails once reconciles have been running or waiting to be retried for this long
+    /// without any of them completing (a stuck replica is restarted); an idle replica stays
+    /// healthy.
+    #[arg(long, env = "PROMOTE_STALL_TIMEOUT", default_value = "5m", value_parser = duration)]
+    stall_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -123,6 +156,16 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let deadlines = Deadlines {
+        api: ApiTimeouts {
+            connect: args.kube_connect_timeout,
+            read: args.kube_read_timeout,
+        },
+        git_connect: args.git_connect_timeout,
+        git_io: args.git_timeout,
+        reconcile: args.reconcile_timeout,
+        stall: args.stall_timeout,
+    };
     let config = OperatorConfig {
         cache_dir: args.cache_dir,
         namespace: args.namespace,
@@ -141,10 +184,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         application_namespaces: args.application_namespaces,
         allow_file_repositories: args.allow_file_repositories,
     };
-    let client = Client::try_default().await.map_err(|e| {
-        anyhow::anyhow!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")
-    })?;
-    let operator = Operator::new(client, config)?;
+    let client = client(&deadlines.api).await?;
+    let operator = Operator::new(client, config)?.with_deadlines(deadlines);
     match operator.run(shutdown_signal()).await? {
         Stopped::Shutdown => Ok(ExitCode::SUCCESS),
         Stopped::LostLease => {
@@ -152,6 +193,16 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// A client from the in-cluster config or KUBECONFIG, with the API deadlines.
+async fn client(timeouts: &ApiTimeouts) -> anyhow::Result<Client> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        anyhow::anyhow!("cannot build a Kubernetes client (in-cluster config or KUBECONFIG): {e}")
+    };
+    let mut config = kube::Config::infer().await.map_err(|e| cannot(&e))?;
+    timeouts.apply(&mut config);
+    Client::try_from(config).map_err(|e| cannot(&e))
 }
 
 fn default_identity() -> String {

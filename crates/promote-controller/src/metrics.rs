@@ -1,10 +1,13 @@
-//! Prometheus metrics: promotions by result, phase durations, git operations, reconcile errors.
+//! Prometheus metrics: promotions by result, phase durations, git operations, reconcile errors,
+//! reconciles in flight and the last one completed, leadership and fenced pushes.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -39,6 +42,10 @@ pub struct Metrics {
     phase_seconds: Family<PhaseLabel, Histogram>,
     git_operations: Family<GitLabel, Counter>,
     push_retries: Counter,
+    in_flight: Gauge,
+    last_reconcile: Gauge<f64, AtomicU64>,
+    leader: Gauge,
+    fenced_pushes: Counter,
 }
 
 impl Default for Metrics {
@@ -52,6 +59,10 @@ impl Default for Metrics {
         });
         let git_operations = Family::<GitLabel, Counter>::default();
         let push_retries = Counter::default();
+        let in_flight = Gauge::default();
+        let last_reconcile = Gauge::<f64, AtomicU64>::default();
+        let leader = Gauge::default();
+        let fenced_pushes = Counter::default();
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -78,6 +89,26 @@ impl Default for Metrics {
             "Push attempts beyond the first, after losing a race",
             push_retries.clone(),
         );
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "last_reconcile_timestamp_seconds",
+            "Unix time of the last reconcile that completed (neither abandoned nor cut off from the API server)",
+            last_reconcile.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            leader.clone(),
+        );
+        registry.register(
+            "git_pushes_fenced",
+            "Pushes refused because the leader Lease was no longer safely held",
+            fenced_pushes.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             reconciles,
@@ -86,6 +117,10 @@ impl Default for Metrics {
             phase_seconds,
             git_operations,
             push_retries,
+            in_flight,
+            last_reconcile,
+            leader,
+            fenced_pushes,
         }
     }
 }
@@ -138,6 +173,32 @@ impl Metrics {
         self.push_retries.inc_by(retries);
     }
 
+    /// A reconcile started.
+    pub fn reconcile_started(&self) {
+        self.in_flight.inc();
+    }
+
+    /// A reconcile ended; `completed` when it was neither abandoned nor cut off.
+    pub fn reconcile_ended(&self, completed: bool) {
+        self.in_flight.dec();
+        if completed {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.last_reconcile.set(now);
+        }
+    }
+
+    /// Whether this replica holds the leader Lease.
+    pub fn leading(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Counts a push the fence refused.
+    pub fn push_fenced(&self) {
+        self.fenced_pushes.inc();
+    }
+
     /// The metrics in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -165,6 +226,11 @@ mod tests {
         m.phase_reached("healthy", 3.0);
         m.git_operation("push", "committed");
         m.push_retries(2);
+        m.reconcile_started();
+        m.reconcile_started();
+        m.reconcile_ended(true);
+        m.leading(true);
+        m.push_fenced();
         let text = m.render();
         for name in [
             "promote_reconciles_total 1",
@@ -173,8 +239,17 @@ mod tests {
             "promote_promotion_phase_seconds_count{phase=\"healthy\"} 1",
             "promote_git_operations_total{operation=\"push\",result=\"committed\"} 1",
             "promote_git_push_retries_total 2",
+            "promote_reconciles_in_flight 1",
+            "promote_leader 1",
+            "promote_git_pushes_fenced_total 1",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }
+        let last = text
+            .lines()
+            .find_map(|l| l.strip_prefix("promote_last_reconcile_timestamp_seconds "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("last reconcile timestamp");
+        assert!(last > 1.0e9, "{last}");
     }
 }

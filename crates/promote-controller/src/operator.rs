@@ -1,5 +1,5 @@
-//! The operator's lifetime: start-up checks, probes, leader election, the controller, and a
-//! graceful stop.
+//! The operator's lifetime: probes, start-up checks, leader election, the controller, and a
+//! graceful stop, or a prompt one when the Lease is lost.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,14 +11,17 @@ use kube::Client;
 use kube::api::{Api, ListParams};
 use kube::runtime::events::{Recorder, Reporter};
 use promote_api::Promotion;
-use promote_git::{Engine, EngineConfig, Identity};
-use tracing::{error, info};
+use promote_git::{Engine, EngineConfig, Fence, Identity};
+use promote_lane::Timing;
+use tokio::sync::watch;
+use tracing::{error, info, instrument, warn};
 
 use crate::context::{Context, Settings};
+use crate::deadlines::Deadlines;
 use crate::http::{self, Health};
-use crate::leader::{self, LeaderConfig};
+use crate::leader::{self, LeaderConfig, Lost, Tenure};
 use crate::metrics::Metrics;
-use promote_lane::Timing;
+use crate::supervise::Supervisor;
 
 /// How the operator runs.
 #[derive(Debug, Clone)]
@@ -64,6 +67,7 @@ pub enum Stopped {
 pub struct Operator {
     client: Client,
     config: OperatorConfig,
+    deadlines: Deadlines,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 }
@@ -72,19 +76,38 @@ impl std::fmt::Debug for Operator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Operator")
             .field("config", &self.config)
+            .field("deadlines", &self.deadlines)
             .finish_non_exhaustive()
     }
 }
 
+/// Resolves once the signal `rx` watches turns true.
+async fn signalled(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
 impl Operator {
-    /// Prepares a replica; nothing runs until [`Operator::run`].
+    /// Prepares a replica with the default [`Deadlines`]; nothing runs until
+    /// [`Operator::run`].
     pub fn new(client: Client, config: OperatorConfig) -> anyhow::Result<Self> {
+        let health = Arc::new(Health::default());
+        let deadlines = Deadlines::default();
+        health.set_stall_timeout(deadlines.stall);
         Ok(Self {
             client,
             config,
+            deadlines,
             metrics: Arc::new(Metrics::default()),
-            health: Arc::new(Health::default()),
+            health,
         })
+    }
+
+    /// Uses `deadlines` instead of the defaults. The client's own deadlines are set where it
+    /// is built ([`crate::deadlines::ApiTimeouts::apply`]).
+    pub fn with_deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.health.set_stall_timeout(deadlines.stall);
+        self.deadlines = deadlines;
+        self
     }
 
     /// Its metrics.
@@ -105,10 +128,10 @@ impl Operator {
         let Self {
             client,
             config,
+            deadlines,
             metrics,
             health,
         } = self;
-        check_crd(&client, config.namespace.as_deref()).await?;
         if let Some(addr) = config.metrics_addr {
             let (health, metrics) = (health.clone(), metrics.clone());
             tokio::spawn(async move {
@@ -117,57 +140,9 @@ impl Operator {
                 }
             });
         }
-        let engine = Engine::new(EngineConfig {
-            committer: Identity::new("Promote", "promote@localhost"),
-            head_ttl: config.head_ttl,
-            ..EngineConfig::new(&config.cache_dir)
-        })
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot use cache directory {}: {e}",
-                config.cache_dir.display()
-            )
-        })?;
-        let recorder = Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "promote-operator".into(),
-                instance: Some(config.identity.clone()),
-            },
-        );
-        let ctx = Arc::new(Context {
-            client: client.clone(),
-            engine,
-            recorder,
-            metrics,
-            settings: Settings {
-                timing: config.timing,
-                identity: config.identity.clone(),
-                concurrency: config.concurrency,
-                application_namespaces: config.application_namespaces.clone(),
-                allow_file_repositories: config.allow_file_repositories,
-            },
-        });
-        health.ready.store(true, Ordering::Relaxed);
-
-        // One stop signal, observed by the leader loop and the controller alike.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn({
-            let stop_tx = stop_tx.clone();
-            async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            }
-        });
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-
-        if !config.leader_election {
-            health.leader.store(true, Ordering::Relaxed);
-            crate::watches::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
-            return Ok(Stopped::Shutdown);
-        }
+        let answer_within = deadlines.api.connect + deadlines.api.read;
+        check_crd(&client, config.namespace.as_deref(), answer_within).await?;
+        health.api_answered();
         let lease = LeaderConfig {
             namespace: config.lease_namespace.clone(),
             name: config.lease_name.clone(),
@@ -175,42 +150,219 @@ impl Operator {
             lease_duration: config.lease_duration,
             renew_every: config.lease_duration / 3,
         };
+        let tenure = config.leader_election.then(|| {
+            // Stop writing once no more than one renew interval of the Lease is left.
+            let tenure = Arc::new(Tenure::new(lease.lease_duration, lease.renew_every));
+            health.watch_tenure(tenure.clone());
+            tenure
+        });
+        let engine = engine(&config, &deadlines, tenure.as_ref(), &metrics)?;
+        let ctx = Arc::new(context(&client, &config, engine, metrics.clone()));
+
+        // One stop signal for the leader loop and the controller; one cancel signal for the
+        // reconciles running when leadership is lost.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        tokio::spawn({
+            let stop_tx = stop_tx.clone();
+            async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            }
+        });
+        let sup = Arc::new(Supervisor::new(
+            ctx,
+            deadlines.reconcile,
+            health.clone(),
+            tenure.clone(),
+            cancel_rx,
+        ));
+        let watch_secs = deadlines.api.watch_timeout_secs();
+        let namespace = config.namespace.clone();
+        let controller = async move {
+            crate::watches::run(sup, namespace.as_deref(), watch_secs, signalled(stop_rx)).await;
+        };
+        health.ready.store(true, Ordering::Relaxed);
+
+        let Some(tenure) = tenure else {
+            health.leader.store(true, Ordering::Relaxed);
+            metrics.leading(true);
+            let ping = tokio::spawn(ping(client.clone(), health.clone(), lease.renew_every));
+            controller.await;
+            ping.abort();
+            return Ok(Stopped::Shutdown);
+        };
+        let leading = Leading {
+            client,
+            lease,
+            tenure,
+            health,
+            metrics,
+            stop_tx,
+            cancel_tx,
+        };
+        Ok(leading.run(controller).await)
+    }
+}
+
+/// A replica under leader election: it waits for the Lease, runs the controller while it
+/// holds it, and cancels what runs as soon as it does not.
+struct Leading {
+    client: Client,
+    lease: LeaderConfig,
+    tenure: Arc<Tenure>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    stop_tx: watch::Sender<bool>,
+    cancel_tx: watch::Sender<bool>,
+}
+
+impl Leading {
+    async fn run(self, controller: impl std::future::Future<Output = ()>) -> Stopped {
+        let Self {
+            client,
+            lease,
+            tenure,
+            health,
+            metrics,
+            stop_tx,
+            cancel_tx,
+        } = self;
         tokio::select! {
-            () = leader::acquire(&client, &lease) => {}
-            () = stopped(stop_rx.clone()) => return Ok(Stopped::Shutdown),
+            () = leader::acquire(&client, &lease, &tenure, &health) => {}
+            () = signalled(stop_tx.subscribe()) => return Stopped::Shutdown,
         }
         health.leader.store(true, Ordering::Relaxed);
+        metrics.leading(true);
+        // Renews until the controller has stopped, so a graceful stop drains under the Lease.
+        let (done_tx, done_rx) = watch::channel(false);
         let holder = tokio::spawn({
-            let (client, lease, stop_rx) = (client.clone(), lease.clone(), stop_rx.clone());
+            let (client, lease, health) = (client.clone(), lease.clone(), health.clone());
             async move {
                 tokio::select! {
-                    () = leader::hold(&client, &lease) => {
+                    lost = leader::hold(&client, &lease, &tenure, &health) => {
+                        if lost == Lost::Lapsed {
+                            health.lease_lapsed();
+                        }
+                        // Cancel first: the controller's graceful stop waits for what runs.
+                        let _ = cancel_tx.send(true);
                         let _ = stop_tx.send(true);
                         true
                     }
-                    () = stopped(stop_rx) => false,
+                    () = signalled(done_rx) => false,
                 }
             }
         });
-        crate::watches::run(ctx, config.namespace.as_deref(), stopped(stop_rx)).await;
+        controller.await;
+        let _ = done_tx.send(true);
         let lost = holder.await.unwrap_or(true);
         health.leader.store(false, Ordering::Relaxed);
+        metrics.leading(false);
         if lost {
-            return Ok(Stopped::LostLease);
+            return Stopped::LostLease;
         }
         leader::release(&client, &lease).await;
         info!("shut down");
-        Ok(Stopped::Shutdown)
+        Stopped::Shutdown
+    }
+}
+
+/// The git engine, with its deadlines and, under leader election, a fence that refuses a
+/// push unless the Lease is still safely held.
+fn engine(
+    config: &OperatorConfig,
+    deadlines: &Deadlines,
+    tenure: Option<&Arc<Tenure>>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Engine> {
+    let fence = tenure.map(|tenure| {
+        let (tenure, metrics) = (tenure.clone(), metrics.clone());
+        Fence::new(move || {
+            tenure.check().inspect_err(|why| {
+                metrics.push_fenced();
+                warn!(reason = %why, "push refused: the leader Lease is not safely held");
+            })
+        })
+    });
+    Engine::new(EngineConfig {
+        committer: Identity::new("Promote", "promote@localhost"),
+        head_ttl: config.head_ttl,
+        connect_timeout: deadlines.git_connect,
+        io_timeout: deadlines.git_io,
+        // No git operation outlives the reconcile that asked for it by much.
+        operation_timeout: deadlines.reconcile,
+        fence,
+        ..EngineConfig::new(&config.cache_dir)
+    })
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use cache directory {}: {e}",
+            config.cache_dir.display()
+        )
+    })
+}
+
+fn context(
+    client: &Client,
+    config: &OperatorConfig,
+    engine: Engine,
+    metrics: Arc<Metrics>,
+) -> Context {
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "promote-operator".into(),
+            instance: Some(config.identity.clone()),
+        },
+    );
+    Context {
+        client: client.clone(),
+        engine,
+        recorder,
+        metrics,
+        settings: Settings {
+            timing: config.timing,
+            identity: config.identity.clone(),
+            concurrency: config.concurrency,
+            application_namespaces: config.application_namespaces.clone(),
+            allow_file_repositories: config.allow_file_repositories,
+        },
+    }
+}
+
+/// Without leader election nothing else calls the API server on a schedule, so readiness
+/// learns whether it answers from a cheap call every `every`.
+async fn ping(client: Client, health: Arc<Health>, every: Duration) {
+    loop {
+        match tokio::time::timeout(every, client.apiserver_version()).await {
+            Ok(Ok(_)) => health.api_answered(),
+            Ok(Err(e)) => health.api_failed(e.to_string()),
+            Err(_) => health.api_failed("the API server did not answer in time"),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 
 /// Fails with a hint when the Promotion CRD is not installed.
-async fn check_crd(client: &Client, namespace: Option<&str>) -> anyhow::Result<()> {
+#[instrument(skip_all)]
+async fn check_crd(
+    client: &Client,
+    namespace: Option<&str>,
+    within: Duration,
+) -> anyhow::Result<()> {
     let api: Api<Promotion> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    match api.list(&ListParams::default().limit(1)).await {
+    let listed = tokio::time::timeout(within, api.list(&ListParams::default().limit(1)))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the Kubernetes API server did not answer within {}s",
+                within.as_secs()
+            )
+        })?;
+    match listed {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Err(anyhow::anyhow!(
             "the Promotion CRD (promotions.promote.dev) is not installed in this cluster: install it with `kubectl apply --server-side -f crds/promotions.promote.dev.yaml` or `helm install promote charts/promote`"

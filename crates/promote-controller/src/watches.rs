@@ -1,5 +1,6 @@
 //! The kube-runtime Controller: what is watched (Promotions, the Applications and Secrets
-//! they name) and how a change maps back to the lanes it concerns.
+//! they name), how a change maps back to the lanes it concerns, and every reconcile run under
+//! [`crate::supervise`].
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -9,16 +10,16 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::Controller;
+use kube::runtime::controller::{Controller, Error};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use promote_api::Promotion;
 use tracing::info;
 
-use crate::context::Context;
 use crate::observe::application_resource;
-use crate::reconcile::{Guarded, error_policy, reconcile};
+use crate::reconcile::Guarded;
+use crate::supervise::{self, Supervisor};
 
 /// Changes that deserve a reconcile: the spec (generation) and annotations, not status.
 fn spec_or_annotations(p: &Guarded) -> Option<u64> {
@@ -29,19 +30,23 @@ fn spec_or_annotations(p: &Guarded) -> Option<u64> {
 }
 
 /// Runs the controller until `shutdown` resolves. With `namespace`, only Promotions (and
-/// Secrets) in that namespace are watched.
+/// Secrets) in that namespace are watched. Every watch call asks the server to end it after
+/// `watch_timeout_secs`, below the client's read timeout, so an idle watch is not mistaken for
+/// a hung server.
 pub async fn run(
-    ctx: Arc<Context>,
+    sup: Arc<Supervisor>,
     namespace: Option<&str>,
+    watch_timeout_secs: u32,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
+    let client = sup.ctx.client.clone();
+    let watch_config = || watcher::Config::default().timeout(watch_timeout_secs);
     let promotions: Api<Guarded> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let (reader, writer) = reflector::store::<Guarded>();
-    let stream = watcher(promotions, watcher::Config::default().any_semantic())
+    let stream = watcher(promotions, watch_config().any_semantic())
         .default_backoff()
         // The cache never needs field-manager bookkeeping; dropping it saves most of the
         // memory a cached Promotion takes.
@@ -52,7 +57,7 @@ pub async fn run(
 
     let apps: Api<PartialObjectMeta<DynamicObject>> =
         Api::all_with(client.clone(), &application_resource());
-    let app_changes = watcher(apps, watcher::Config::default())
+    let app_changes = watcher(apps, watch_config())
         .default_backoff()
         .touched_objects();
     let app_reader = reader.clone();
@@ -70,7 +75,7 @@ pub async fn run(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let secret_changes = watcher(secrets, watcher::Config::default())
+    let secret_changes = watcher(secrets, watch_config())
         .default_backoff()
         .touched_objects();
     let secret_reader = reader.clone();
@@ -87,17 +92,24 @@ pub async fn run(
     };
 
     info!("controller starting");
-    let config = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
+    let config =
+        kube::runtime::controller::Config::default().concurrency(sup.ctx.settings.concurrency);
+    let health = sup.health.clone();
     Controller::for_stream(stream, reader)
         .with_config(config)
         .watches_stream_with(app_changes, app_mapper, application_resource())
         .watches_stream(secret_changes, secret_mapper)
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
+        .run(supervise::reconcile, supervise::error_policy, sup)
+        .for_each(|result| {
+            if let Err(Error::ObjectNotFound(gone)) = &result {
+                // Deleted: nothing of it waits to be retried any more.
+                let ns = gone.namespace.as_deref().unwrap_or_default();
+                health.forget(&format!("{ns}/{}", gone.name));
+            } else if let Err(e) = &result {
                 tracing::debug!(error = %e, "reconcile did not run");
             }
+            async {}
         })
         .await;
     info!("controller stopped");
