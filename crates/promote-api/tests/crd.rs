@@ -179,13 +179,21 @@ fn empty_fields_are_rejected() {
 #[test]
 fn a_zero_verification_timeout_is_rejected() {
     for zero in ["0s", "0m", "0.0h", "0ms"] {
-        let p = promotion(with(spec(), "/verification", serde_json::json!({"timeout": zero})));
+        let p = promotion(with(
+            spec(),
+            "/verification",
+            serde_json::json!({"timeout": zero}),
+        ));
         assert!(
             errors(&p).contains("more than zero"),
             "{zero}: {}",
             errors(&p)
         );
     }
-    let p = promotion(with(spec(), "/verification", serde_json::json!({"timeout": "1s"})));
+    let p = promotion(with(
+        spec(),
+        "/verification",
+        serde_json::json!({"timeout": "1s"}),
+    ));
     assert_eq!(errors(&p), "");
 }
