@@ -1,0 +1,445 @@
+//! The cluster verbs through the real binary against the test control plane: each test has
+//! a namespace of its own, Promotions with a status patched in, and a kubeconfig whose
+//! context defaults to that namespace.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
+use promote_api::{Promotion, PromotionSpec};
+use promote_testsupport::TestEnv;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-promote");
+
+struct World {
+    env: TestEnv,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start(prefix: &str) -> Self {
+        let env = TestEnv::start(prefix).await.expect("test cluster");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut merged: Option<Kubeconfig> = None;
+        for path in std::env::split_paths(env.control_plane.kubeconfig()) {
+            let next = Kubeconfig::read_from(&path).expect("kubeconfig");
+            merged = Some(match merged {
+                None => next,
+                Some(m) => m.merge(next).expect("merge"),
+            });
+        }
+        let mut kubeconfig = merged.expect("a kubeconfig");
+        for c in kubeconfig
+            .contexts
+            .iter_mut()
+            .filter_map(|c| c.context.as_mut())
+        {
+            c.namespace = Some(env.ns().to_owned());
+        }
+        let text = serde_yaml::to_string(&kubeconfig).expect("yaml");
+        std::fs::write(dir.path().join("kubeconfig"), text).expect("write kubeconfig");
+        Self { env, dir }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// Runs the plugin with `KUBECONFIG` naming the test's kubeconfig.
+    async fn run(&self, args: &[&str]) -> Output {
+        run_with(&self.kubeconfig(), args).await
+    }
+
+    fn api(&self) -> Api<Promotion> {
+        self.env.api()
+    }
+
+    async fn create(&self, name: &str, status: Option<Value>) {
+        let spec: PromotionSpec = serde_json::from_value(json!({
+            "repository": {"url": "https://git.example/web-core.git"},
+            "source": {"environment": "dev", "valuesFile": "deploy/dev.yaml"},
+            "target": {"environment": "prod", "valuesFile": "deploy/prod.yaml"},
+        }))
+        .expect("spec");
+        let api = self.api();
+        api.create(&PostParams::default(), &Promotion::new(name, spec))
+            .await
+            .expect("create");
+        if let Some(status) = status {
+            api.patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await
+            .expect("patch status");
+        }
+    }
+
+    async fn read(&self, name: &str) -> Promotion {
+        self.api().get(name).await.expect("get")
+    }
+}
+
+async fn run_with(kubeconfig: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    stdout(o)
+}
+
+fn record(version: &str, previous: &str, start: &str, end: &str, commit: &str) -> Value {
+    json!({
+        "kind": "Promotion", "version": version, "previousVersion": previous,
+        "values": [version], "previousValues": [previous], "commit": commit,
+        "approvedBy": "alice", "startedAt": start, "finishedAt": end,
+        "result": "Succeeded", "message": format!("{version} is healthy in prod"),
+    })
+}
+
+/// A manual lane whose source moved on to sha-2 after sha-1 was promoted.
+fn awaiting() -> Value {
+    let last = record(
+        "sha-1",
+        "sha-0",
+        "2026-12-01T10:00:00Z",
+        "2026-12-01T10:02:05Z",
+        "1111111aaaaaaa",
+    );
+    json!({
+        "observedGeneration": 1,
+        "phase": "AwaitingApproval",
+        "message": "sha-2 waits for approval to go to prod (now sha-1)",
+        "source": {"environment": "dev", "version": "sha-2", "sync": "Synced", "health": "Healthy"},
+        "target": {"environment": "prod", "version": "sha-1", "sync": "Synced", "health": "Healthy"},
+        "drift": {
+            "drifted": true,
+            "release": {"drifted": true, "message": "dev is at sha-2, prod at sha-1"},
+            "source": {"gitVsLive": "Synced"},
+            "target": {"gitVsLive": "Synced"},
+        },
+        "policy": {
+            "source": {"application": "argocd/web-dev", "expectedSelfHeal": false, "selfHeal": false, "compliant": true},
+            "target": {"application": "argocd/web-prod", "expectedSelfHeal": true, "selfHeal": false, "compliant": false,
+                       "message": "turn self-heal on for argocd/web-prod"},
+        },
+        "lastPromotion": last,
+        "history": [
+            last,
+            record("sha-0", "sha-x", "2026-11-30T09:00:00Z", "2026-11-30T09:00:45Z", "0000000bbbbbbb"),
+        ],
+        "conditions": [{
+            "type": "Ready", "status": "False", "reason": "AwaitingApproval",
+            "message": "sha-2 waits for approval", "lastTransitionTime": "2026-12-01T10:03:00Z",
+            "observedGeneration": 1,
+        }],
+    })
+}
+
+#[tokio::test]
+async fn get_prints_a_table_json_yaml_and_wide() {
+    let w = World::start("plugin-get").await;
+    w.create("web", Some(awaiting())).await;
+    w.create("api", None).await;
+
+    let table = ok(&w.run(&["get"]).await);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    let header: Vec<&str> = lines[0]
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "FROM→TO",
+            "SOURCE VERSION",
+            "TARGET VERSION",
+            "PHASE",
+            "DRIFTED",
+            "POLICY"
+        ]
+    );
+    let web: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(
+        web,
+        [
+            "web",
+            "dev→prod",
+            "sha-2",
+            "sha-1",
+            "AwaitingApproval",
+            "Yes(release)",
+            "Mismatch(prod)"
+        ]
+    );
+    let api: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        api,
+        ["api", "dev→prod", "-", "-", "-", "-", "-"],
+        "no status yet"
+    );
+
+    let one: Value =
+        serde_json::from_str(&ok(&w.run(&["get", "web", "-o", "json"]).await)).expect("json");
+    assert_eq!(one["kind"], "Promotion");
+    assert_eq!(one["status"]["source"]["version"], "sha-2");
+    assert!(one["metadata"].get("managedFields").is_none());
+    let list: Value =
+        serde_yaml::from_str(&ok(&w.run(&["get", "-o", "yaml"]).await)).expect("yaml");
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+
+    let wide = ok(&w.run(&["get", "web", "-o", "wide"]).await);
+    assert!(
+        wide.contains("TRIGGER") && wide.contains("Manual"),
+        "{wide}"
+    );
+    let all = ok(&w.run(&["get", "-A"]).await);
+    assert!(all.starts_with("NAMESPACE"), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(w.env.ns()) && l.contains(" web ")),
+        "{all}"
+    );
+
+    let missing = w.run(&["get", "nope"]).await;
+    assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("promotion nope not found"),
+        "{}",
+        stderr(&missing)
+    );
+    let empty = w.run(&["get", "-n", "promote-test-nothing-here"]).await;
+    assert_eq!(ok(&empty), "");
+    assert!(stderr(&empty).contains("No resources found in promote-test-nothing-here"));
+}
+
+#[tokio::test]
+async fn describe_shows_the_lane_and_what_to_do_next() {
+    let w = World::start("plugin-describe").await;
+    w.create("web", Some(awaiting())).await;
+    let text = ok(&w.run(&["describe", "web"]).await);
+    for needle in [
+        "Lane:         dev→prod (image.tag)",
+        "dev (source): sha-2, Argo CD Synced/Healthy",
+        "prod (target): sha-1",
+        "Drift:        Yes(release)",
+        "release: dev is at sha-2, prod at sha-1",
+        "Policy:       Mismatch(prod)",
+        "prod: self-heal off, expected on (argocd/web-prod): turn self-heal on",
+        "Promotion sha-1 (from sha-0): Succeeded, commit 1111111, approved by alice",
+        "started 2026-12-01T10:00:00Z",
+        "approve sha-2: kubectl promote approve web sha-2\n",
+        "fix the self-heal policy: turn self-heal on for argocd/web-prod",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    let condition = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Ready "))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>());
+    let condition = condition.expect("a Ready condition row");
+    assert_eq!(condition[..3], ["Ready", "False", "AwaitingApproval"]);
+    assert_eq!(condition[4..], ["sha-2", "waits", "for", "approval"]);
+    // Outside the context's namespace, the hint names the namespace.
+    let elsewhere = w.env.control_plane.kubeconfig().to_owned();
+    let out = run_with(
+        Path::new(&elsewhere),
+        &["describe", "web", "-n", w.env.ns()],
+    )
+    .await;
+    let hint = format!("kubectl promote approve web sha-2 -n {}", w.env.ns());
+    assert!(ok(&out).contains(&hint), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn approve_records_who_what_and_when() {
+    let w = World::start("plugin-approve").await;
+    w.create("web", Some(awaiting())).await;
+    let before = jiff::Timestamp::now().as_second();
+
+    let out = ok(&w.run(&["approve", "web", "--note", "fixes login"]).await);
+    assert!(
+        out.contains("approved sha-2 for prod by promote-admin"),
+        "{out}"
+    );
+    let a = w.read("web").await.spec.approval.expect("approval");
+    assert_eq!(a.version, "sha-2");
+    assert_eq!(a.approved_by.as_deref(), Some("promote-admin"));
+    assert_eq!(a.note.as_deref(), Some("fixes login"));
+    let at = a.approved_at.expect("approvedAt").0.as_second();
+    assert!(
+        (before - 1..=before + 30).contains(&at),
+        "approvedAt {at}, now {before}"
+    );
+
+    let refused = w.run(&["approve", "web", "sha-1"]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("dev is at sha-2") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        w.read("web")
+            .await
+            .spec
+            .approval
+            .map(|a| a.version)
+            .as_deref(),
+        Some("sha-2")
+    );
+
+    let forced = w.run(&["--help"]).await;
+    assert!(ok(&forced).contains("4   the Promotion does not exist"));
+    ok(&w
+        .run(&[
+            "approve",
+            "web",
+            "sha-1",
+            "--force",
+            "--context",
+            "promote-test-token",
+        ])
+        .await);
+    let a = w.read("web").await.spec.approval.expect("approval");
+    assert_eq!(a.version, "sha-1");
+    assert_eq!(
+        a.approved_by.as_deref(),
+        Some("promote-token"),
+        "the token context's user"
+    );
+    assert_eq!(a.note, None, "a new approval drops the old note");
+
+    // The version is checked before anything is sent: a bad one is refused even for a
+    // Promotion that does not exist.
+    let bad = w.run(&["approve", "nope", "v1 beta"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("is not a version"),
+        "{}",
+        stderr(&bad)
+    );
+    let missing = w.run(&["approve", "nope"]).await;
+    assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
+}
+
+#[tokio::test]
+async fn pin_unpin_suspend_and_resume_set_the_spec() {
+    let w = World::start("plugin-pin").await;
+    w.create("web", Some(awaiting())).await;
+
+    let out = ok(&w.run(&["pin", "web", "sha-0"]).await);
+    assert!(out.contains("prod pinned at sha-0"), "{out}");
+    assert_eq!(w.read("web").await.spec.pin.as_deref(), Some("sha-0"));
+    assert!(ok(&w.run(&["pin", "web", "sha-0"]).await).contains("already pinned"));
+    let bad = w.run(&["pin", "web", "-bad"]).await;
+    assert_eq!(bad.status.code(), Some(2), "clap takes -bad for a flag");
+    let bad = w.run(&["pin", "web", "a/b"]).await;
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    assert_eq!(w.read("web").await.spec.pin.as_deref(), Some("sha-0"));
+
+    assert!(ok(&w.run(&["unpin", "web"]).await).contains("prod follows dev again"));
+    assert_eq!(w.read("web").await.spec.pin, None);
+    assert!(ok(&w.run(&["unpin", "web"]).await).contains("not pinned"));
+
+    assert!(ok(&w.run(&["suspend", "web"]).await).contains("suspended"));
+    assert!(w.read("web").await.spec.suspend);
+    let text = ok(&w.run(&["describe", "web"]).await);
+    assert!(
+        text.contains("resume the lane: kubectl promote resume web"),
+        "{text}"
+    );
+    assert!(ok(&w.run(&["resume", "web"]).await).contains("resumed"));
+    assert!(!w.read("web").await.spec.suspend);
+    let missing = w.run(&["suspend", "nope"]).await;
+    assert_eq!(missing.status.code(), Some(4));
+}
+
+#[tokio::test]
+async fn history_is_a_table_newest_first() {
+    let w = World::start("plugin-history").await;
+    w.create("web", Some(awaiting())).await;
+    w.create("api", None).await;
+    let text = ok(&w.run(&["history", "web"]).await);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("STARTED") && lines[0].contains("APPROVED BY"),
+        "{text}"
+    );
+    let first: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        first[..8],
+        [
+            "2026-12-01T10:00:00Z",
+            "Promotion",
+            "sha-1",
+            "sha-0",
+            "Succeeded",
+            "alice",
+            "1111111",
+            "2m5s"
+        ]
+    );
+    assert!(
+        lines[2].contains("sha-0") && lines[2].contains("45s"),
+        "{text}"
+    );
+    assert!(ok(&w.run(&["history", "api"]).await).contains("no history yet"));
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_is_a_temporary_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\ncontexts:\n- name: c\n  context: {cluster: c, user: u, namespace: apps}\nusers:\n- name: u\n  user: {token: not-a-real-token}\n",
+    )
+    .expect("write");
+    let out = run_with(&kubeconfig, &["get"]).await;
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("not-a-real-token"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_with(&kubeconfig, &["get", "--context", "missing"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_with(Path::new("/nonexistent"), &["completions", shell]).await;
+        let script = ok(&out);
+        assert!(
+            script.contains("kubectl-promote") && script.contains("approve"),
+            "{shell}"
+        );
+    }
+    let out = run_with(Path::new("/nonexistent"), &["completions", "tcsh"]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
