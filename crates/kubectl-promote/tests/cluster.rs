@@ -223,6 +223,15 @@ async fn get_prints_a_table_json_yaml_and_wide() {
         "{all}"
     );
 
+    // --kubeconfig wins over KUBECONFIG, as with kubectl.
+    let flag = w.kubeconfig();
+    let flag = flag.to_str().expect("utf-8 path");
+    let out = run_with(
+        Path::new("/nonexistent"),
+        &["get", "web", "--kubeconfig", flag],
+    )
+    .await;
+    assert!(ok(&out).contains("AwaitingApproval"));
     let missing = w.run(&["get", "nope"]).await;
     assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
     assert!(

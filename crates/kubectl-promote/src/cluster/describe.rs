@@ -271,6 +271,13 @@ fn record(w: &mut String, r: &PromotionRecord) {
     }
 }
 
+fn conflicted(status: &promote_api::PromotionStatus) -> bool {
+    status
+        .last_promotion
+        .as_ref()
+        .is_some_and(|r| r.result == promote_api::PromotionResult::Conflict)
+}
+
 /// What a person can do now, most useful first, each with the command to run.
 pub fn next_steps(p: &Promotion, hints: &Hints) -> Vec<String> {
     let name = p.name_any();
@@ -314,8 +321,11 @@ pub fn next_steps(p: &Promotion, hints: &Hints) -> Vec<String> {
                 cmd("pin", &[v])
             ));
         }
+        // After a conflict the lane waits for a new approval of the same version.
         (Phase::AwaitingApproval | Phase::Failed, Some(v))
-            if spec.trigger == Trigger::Manual && source != target =>
+            if spec.trigger == Trigger::Manual
+                && source != target
+                && (phase == Phase::AwaitingApproval || conflicted(status)) =>
         {
             steps.push(format!("approve {v}: {}", cmd("approve", &[v])));
         }
@@ -423,6 +433,21 @@ mod tests {
                 Some(versions("Gated", "v2", "v1")),
                 &hints,
                 "wait: m",
+            ),
+            (
+                json!({}),
+                Some(versions("Failed", "v2", "v1")),
+                &hints,
+                "look into the failure: m",
+            ),
+            (
+                json!({}),
+                Some(
+                    json!({"phase": "Failed", "message": "m", "source": {"version": "v2"}, "target": {"version": "v1"},
+                            "lastPromotion": {"version": "v2", "result": "Conflict"}}),
+                ),
+                &hints,
+                "approve v2: kubectl promote approve web v2",
             ),
             (
                 json!({}),
