@@ -49,6 +49,11 @@ fn a_revert_of_a_manual_promotion_stands_until_approved_anew() {
     assert_eq!(d.status.phase, Some(Phase::AwaitingApproval));
     assert!(message(&d).contains("Dana Developer"), "{}", message(&d));
     assert!(message(&d).contains("approve it anew"), "{}", message(&d));
+    assert!(
+        message(&d).contains("kubectl promote approve app-prod sha-b -n web"),
+        "the hint names the plugin's verb: {}",
+        message(&d)
+    );
 
     // The same approval, unchanged, an hour later: still held.
     let w = w.next(&d, 3600);

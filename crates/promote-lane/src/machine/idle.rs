@@ -284,7 +284,5 @@ impl Lane<'_> {
 /// How a person approves `version`, as a command they can paste.
 fn approve_hint(key: &str, version: &str) -> String {
     let (namespace, name) = key.split_once('/').unwrap_or(("default", key));
-    format!(
-        "kubectl patch promotion {name} -n {namespace} --type merge -p '{{\"spec\":{{\"approval\":{{\"version\":\"{version}\",\"approvedBy\":\"<you>\"}}}}}}'"
-    )
+    format!("kubectl promote approve {name} {version} -n {namespace}")
 }
