@@ -62,7 +62,8 @@ pub struct Deadlines {
     pub git_connect: Duration,
     /// Longest stall of one git network operation.
     pub git_io: Duration,
-    /// Longest one reconcile may run; then it is abandoned and retried with backoff.
+    /// Longest one reconcile may run; then it is abandoned and retried with backoff. Also the
+    /// longest one git network operation may take in all, so none outlives its reconcile by much.
     pub reconcile: Duration,
     /// Longest time without a completed reconcile, while reconciles run or wait to be
     /// retried, before `/healthz` fails.

@@ -109,7 +109,8 @@ struct Args {
     git_timeout: Duration,
 
     /// Longest one reconcile may run; then it is abandoned and retried with a backoff that
-    /// doubles (from 5s, up to 10m), so a hung lane cannot hold a reconcile slot.
+    /// doubles (from 5s, up to 10m), so a hung lane cannot hold a reconcile slot. Also the
+    /// longest one git network operation may take in all.
     #[arg(long, env = "PROMOTE_RECONCILE_TIMEOUT", default_value = "5m", value_parser = duration)]
     reconcile_timeout: Duration,
 
