@@ -16,6 +16,7 @@ use tracing::{instrument, warn};
 
 use crate::context::Context;
 use crate::observe::observe;
+use crate::report::Written;
 use crate::{effects, report};
 
 /// Why a reconcile failed; everything else is reported on the status.
@@ -47,8 +48,8 @@ pub struct Pass<'a> {
     key: String,
     remote: Option<RemoteSpec>,
     plan: Plan,
-    /// The status the API server holds, as far as this pass knows.
-    written: Option<PromotionStatus>,
+    /// What the API server holds, as far as this pass knows.
+    written: Written,
 }
 
 impl<'a> Pass<'a> {
@@ -82,7 +83,7 @@ impl<'a> Pass<'a> {
             key,
             remote,
             plan,
-            written: promotion.status.clone(),
+            written: Written::of(promotion),
         }
     }
 
@@ -116,7 +117,7 @@ impl<'a> Pass<'a> {
             self.ctx,
             self.promotion,
             &self.key,
-            self.written.as_ref(),
+            &mut self.written,
             &report.status,
         )
         .await?;

@@ -9,16 +9,39 @@ use tracing::{instrument, warn};
 
 use crate::context::Context;
 
-/// Writes `status` unless it equals `written`, the status the API server already holds.
+/// What the API server holds of a Promotion, as far as one pass knows: the status and the
+/// resourceVersion it was read or last written at.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// The status.
+    pub status: Option<PromotionStatus>,
+    /// The object's resourceVersion then.
+    pub resource_version: Option<String>,
+}
+
+impl Written {
+    /// As the Promotion was read.
+    pub fn of(promotion: &Promotion) -> Self {
+        Self {
+            status: promotion.status.clone(),
+            resource_version: promotion.metadata.resource_version.clone(),
+        }
+    }
+}
+
+/// Writes `status` unless it equals what the API server holds. The write carries the
+/// resourceVersion the decision was made on, so a status decided on a stale copy of the
+/// Promotion (a watch that fell behind) is refused with a conflict instead of overwriting
+/// newer state; the next reconcile decides again on the current object.
 #[instrument(skip_all, fields(promotion = %key))]
 pub async fn status(
     ctx: &Context,
     promotion: &Promotion,
     key: &str,
-    written: Option<&PromotionStatus>,
+    written: &mut Written,
     status: &PromotionStatus,
 ) -> Result<(), kube::Error> {
-    if written == Some(status) {
+    if written.status.as_ref() == Some(status) {
         return Ok(());
     }
     let (Some(namespace), Some(name)) = (
@@ -28,17 +51,23 @@ pub async fn status(
         return Ok(());
     };
     let api: Api<Promotion> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = serde_json::json!({
+    let mut patch = serde_json::json!({
         "apiVersion": format!("{}/{}", promote_api::GROUP, promote_api::VERSION),
         "kind": "Promotion",
         "status": status,
     });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    if let Some(rv) = &written.resource_version {
+        patch["metadata"] = serde_json::json!({"resourceVersion": rv});
+    }
+    let updated = api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    written.status = Some(status.clone());
+    written.resource_version = updated.metadata.resource_version;
     Ok(())
 }
 

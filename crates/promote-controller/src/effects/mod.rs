@@ -4,13 +4,13 @@
 mod argocd;
 mod git;
 
+use promote_api::Promotion;
 use promote_api::conditions::reasons;
-use promote_api::{Promotion, PromotionStatus};
 use promote_git::RemoteSpec;
 use promote_lane::{Effect, EffectOutcome, Failure};
 
 use crate::context::Context;
-use crate::report;
+use crate::report::{self, Written};
 
 /// Carries out `effect`. `written` is the status the API server holds as far as this pass
 /// knows; recording the intent updates it.
@@ -19,15 +19,14 @@ pub(crate) async fn carry_out(
     promotion: &Promotion,
     key: &str,
     remote: Option<&RemoteSpec>,
-    written: &mut Option<PromotionStatus>,
+    written: &mut Written,
     effect: Effect,
 ) -> EffectOutcome {
     match effect {
         Effect::RecordIntent { status, notes } => {
-            let recorded = report::status(ctx, promotion, key, written.as_ref(), &status).await;
+            let recorded = report::status(ctx, promotion, key, written, &status).await;
             match recorded {
                 Ok(()) => {
-                    *written = Some(*status);
                     report::events(ctx, promotion, &notes).await;
                     EffectOutcome::Recorded(Ok(()))
                 }
