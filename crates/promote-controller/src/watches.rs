@@ -17,6 +17,7 @@ use kube::{Resource, ResourceExt};
 use promote_api::Promotion;
 use tracing::info;
 
+use crate::context::Context;
 use crate::observe::application_resource;
 use crate::reconcile::Guarded;
 use crate::supervise::{self, Supervisor};
@@ -91,6 +92,7 @@ pub async fn run(
         })
     };
 
+    let sweeper = tokio::spawn(sweep_caches(sup.ctx.clone(), reader.clone()));
     info!("controller starting");
     let config =
         kube::runtime::controller::Config::default().concurrency(sup.ctx.settings.concurrency);
@@ -112,7 +114,35 @@ pub async fn run(
             async {}
         })
         .await;
+    sweeper.abort();
     info!("controller stopped");
+}
+
+/// How often the repository caches of URLs no Promotion names any more are removed.
+const CACHE_SWEEP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes, every [`CACHE_SWEEP`], the bare caches of repositories that no Promotion in the
+/// store names, so a cluster's churn of lanes does not fill the cache volume.
+async fn sweep_caches(ctx: Arc<Context>, store: Store<Guarded>) {
+    if store.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut every = tokio::time::interval(CACHE_SWEEP);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let urls: Vec<promote_git::RepoUrl> = store
+            .state()
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok())
+            .filter_map(|p| promote_git::RepoUrl::parse(&p.spec.repository.url).ok())
+            .collect();
+        match ctx.engine.retain_caches(urls.iter()).await {
+            Ok(0) => {}
+            Ok(removed) => info!(removed, "removed repository caches no Promotion names"),
+            Err(e) => tracing::warn!(error = %e, "cannot sweep the repository caches"),
+        }
+    }
 }
 
 /// The Promotions in the store for which `matches` holds.
