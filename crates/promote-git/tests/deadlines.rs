@@ -10,77 +10,35 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{borrowed, layout, prod_path, release_file, request_for, wait_for};
+use common::{HttpSetup, prod_path, release_file, request_for, wait_for};
 use promote_git::{
-    Credentials, Engine, EngineConfig, Fence, GitError, HostKeyPolicy, Outcome, RemoteSpec,
-    RepoUrl, Secret, SshKeySource,
+    Credentials, EngineConfig, Fence, GitError, HostKeyPolicy, Outcome, RemoteSpec, RepoUrl,
+    Secret, SshKeySource,
 };
-use promote_gitserver::{BareRepo, Blackhole, FaultProxy, HttpServer, RepoDir, SshServer};
+use promote_gitserver::{Blackhole, FaultProxy, SshServer};
 
 const CONNECT: Duration = Duration::from_secs(2);
 const IO: Duration = Duration::from_secs(4);
 /// How long a test waits for anything before it fails instead of hanging.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-struct Setup {
-    _repos: RepoDir,
-    repo: BareRepo,
-    http: HttpServer,
-    cache: tempfile::TempDir,
+/// `web-core` with blog and `extra` files, and `other` with shop beside it.
+fn setup(extra: &[(&str, &str)]) -> HttpSetup {
+    HttpSetup::with(&["blog"], extra, &[("other", &["shop"])])
 }
 
-fn setup(extra: &[(&str, &str)]) -> Setup {
-    let repos = RepoDir::new().expect("repo dir");
-    let mut files = borrowed(&layout(&["blog"]))
-        .into_iter()
-        .map(|(p, c)| (p.to_owned(), c.to_owned()))
-        .collect::<Vec<_>>();
-    files.extend(extra.iter().map(|(p, c)| (p.to_string(), c.to_string())));
-    let repo = repos
-        .create("web-core", &borrowed(&files))
-        .expect("create repo");
-    repos
-        .create("other", &borrowed(&layout(&["shop"])))
-        .expect("create other repo");
-    let http = HttpServer::start(&repos).expect("start lighttpd");
-    Setup {
-        _repos: repos,
-        repo,
-        http,
-        cache: tempfile::tempdir().expect("cache dir"),
-    }
+trait Deadlines {
+    /// The configuration every engine in this file starts from.
+    fn config(&self) -> EngineConfig;
 }
 
-impl Setup {
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.http.port()))
-    }
-
-    /// `name` on the server, reached at `addr` (the server itself or a proxy in front of it).
-    fn remote_at(&self, addr: SocketAddr, name: &str) -> RemoteSpec {
-        let c = self.http.credentials();
-        RemoteSpec::new(&format!("http://{addr}/git/{name}.git"))
-            .expect("url")
-            .with_credentials(Credentials::Basic {
-                username: c.username.clone(),
-                password: Secret::new(c.password.clone()),
-            })
-    }
-
+impl Deadlines for HttpSetup {
     fn config(&self) -> EngineConfig {
         EngineConfig {
             connect_timeout: CONNECT,
             io_timeout: IO,
-            ..EngineConfig::new(self.cache.path())
+            ..EngineConfig::new(self.cache_dir())
         }
-    }
-
-    fn engine(&self, config: EngineConfig) -> Engine {
-        Engine::new(config).expect("engine")
-    }
-
-    fn tip(&self) -> String {
-        self.repo.head("main").expect("head").expect("main exists")
     }
 }
 
@@ -104,7 +62,7 @@ fn assert_timeout(err: &GitError, after: Duration, host: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_server_times_out_while_another_lane_lands() {
     let s = setup(&[]);
-    let engine = s.engine(s.config());
+    let engine = s.engine_with(s.config());
     let hole = Blackhole::start().expect("blackhole");
     let silent = RemoteSpec::new(&format!("http://{}/git/silent.git", hole.addr())).expect("url");
     let started = Instant::now();
@@ -163,7 +121,7 @@ async fn a_fetch_cut_mid_pack_fails_cleanly_and_the_cache_recovers() {
     let s = setup(&[("assets/blob.txt", big.as_str())]);
     let proxy = FaultProxy::start(s.addr()).expect("proxy");
     let remote = s.remote_at(proxy.addr(), "web-core");
-    let engine = s.engine(s.config());
+    let engine = s.engine_with(s.config());
     proxy.truncate_after(Some(64 * 1024));
     let err = engine
         .refresh(&remote, "main")
@@ -183,7 +141,7 @@ async fn a_fetch_cut_mid_pack_fails_cleanly_and_the_cache_recovers() {
     let key = RepoUrl::parse(&format!("http://{}/git/web-core.git", proxy.addr()))
         .expect("url")
         .cache_key();
-    let cache_repo = s.cache.path().join(format!("{key}.git"));
+    let cache_repo = s.cache_dir().join(format!("{key}.git"));
     let fsck = promote_gitserver::git()
         .arg("-C")
         .arg(&cache_repo)
@@ -227,7 +185,7 @@ async fn a_push_that_hangs_times_out_and_nothing_lands_later() {
             Ok(())
         }
     });
-    let engine = s.engine(EngineConfig {
+    let engine = s.engine_with(EngineConfig {
         fence: Some(fence),
         head_ttl: Duration::ZERO,
         ..s.config()
@@ -265,7 +223,7 @@ async fn a_push_that_hangs_times_out_and_nothing_lands_later() {
 async fn a_hung_fetch_does_not_hold_up_reads_of_another_lane() {
     let s = setup(&[]);
     let proxy = FaultProxy::start(s.addr()).expect("proxy");
-    let engine = s.engine(EngineConfig {
+    let engine = s.engine_with(EngineConfig {
         head_ttl: Duration::from_secs(3600),
         ..s.config()
     });
@@ -317,7 +275,7 @@ async fn a_hung_fetch_does_not_hold_up_reads_of_another_lane() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_operation_deadline_is_checked_whenever_libgit2_calls_back() {
     let s = setup(&[]);
-    let engine = s.engine(EngineConfig {
+    let engine = s.engine_with(EngineConfig {
         operation_timeout: Duration::from_millis(1),
         ..s.config()
     });
@@ -332,7 +290,7 @@ async fn the_operation_deadline_is_checked_whenever_libgit2_calls_back() {
         format!("timed out after 0.001s talking to {}", s.addr())
     );
     // The same cache serves an engine with room to work.
-    let roomy = s.engine(s.config());
+    let roomy = s.engine_with(s.config());
     assert_eq!(
         roomy
             .refresh(&remote, "main")
@@ -346,7 +304,7 @@ async fn the_operation_deadline_is_checked_whenever_libgit2_calls_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_ssh_server_times_out() {
     let s = setup(&[]);
-    let engine = s.engine(s.config());
+    let engine = s.engine_with(s.config());
     let hole = Blackhole::start().expect("blackhole");
     let silent =
         RemoteSpec::new(&format!("ssh://git@{}/srv/silent.git", hole.addr())).expect("url");
@@ -382,7 +340,7 @@ async fn an_ssh_push_that_hangs_times_out_and_the_next_one_lands() {
         })
         .with_host_keys(host_keys);
     let armed = Arc::new(AtomicBool::new(true));
-    let engine = s.engine(EngineConfig {
+    let engine = s.engine_with(EngineConfig {
         fence: Some(Fence::new({
             let (proxy, armed) = (proxy.clone(), armed.clone());
             move || {

@@ -3,62 +3,12 @@
 mod common;
 
 use common::{
-    borrowed, install_hook, layout, prod_path, race_once_hook, release_file, request_for,
+    HttpSetup, install_hook, prod_path, race_once_hook, release_file, request_for,
     stage_outside_commit,
 };
 use promote_git::{
     Credentials, Engine, EngineConfig, GitError, HeadCheck, Outcome, RemoteSpec, Secret, Side,
 };
-use promote_gitserver::{BareRepo, HttpServer, RepoDir};
-
-struct Setup {
-    _repos: RepoDir,
-    repo: BareRepo,
-    http: HttpServer,
-    cache: tempfile::TempDir,
-}
-
-fn setup(apps: &[&str]) -> Setup {
-    let repos = RepoDir::new().expect("repo dir");
-    let files = layout(apps);
-    let repo = repos
-        .create("web-core", &borrowed(&files))
-        .expect("create repo");
-    let http = HttpServer::start(&repos).expect("start lighttpd");
-    Setup {
-        _repos: repos,
-        repo,
-        http,
-        cache: tempfile::tempdir().expect("cache dir"),
-    }
-}
-
-impl Setup {
-    fn basic(&self) -> RemoteSpec {
-        let c = self.http.credentials();
-        RemoteSpec::new(&self.http.url("web-core"))
-            .expect("url")
-            .with_credentials(Credentials::Basic {
-                username: c.username.clone(),
-                password: Secret::new(c.password.clone()),
-            })
-    }
-
-    fn engine(&self) -> Engine {
-        Engine::new(EngineConfig::new(self.cache.path())).expect("engine")
-    }
-
-    fn tip(&self) -> String {
-        self.repo.head("main").expect("head").expect("main exists")
-    }
-
-    fn prod(&self, app: &str) -> String {
-        self.repo
-            .read_file("main", &prod_path(app))
-            .expect("read")
-            .expect("file exists")
-    }
-}
 
 fn committed(outcome: Result<Outcome, GitError>) -> promote_git::Committed {
     match outcome {
@@ -69,11 +19,11 @@ fn committed(outcome: Result<Outcome, GitError>) -> promote_git::Committed {
 
 #[tokio::test]
 async fn promotes_over_http_with_basic_auth() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let before = s.tip();
     let c = committed(
         s.engine()
-            .promote(request_for(s.basic(), "blog").approved_by("oncall-lead"))
+            .promote(request_for(s.remote(), "blog").approved_by("oncall-lead"))
             .await,
     );
     assert_eq!(c.parent.as_str(), before);
@@ -96,7 +46,7 @@ async fn promotes_over_http_with_basic_auth() {
 
 #[tokio::test]
 async fn a_token_is_sent_as_the_password() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let c = s.http.credentials();
     let remote = RemoteSpec::new(&s.http.url("web-core"))
         .expect("url")
@@ -109,15 +59,10 @@ async fn a_token_is_sent_as_the_password() {
 
 #[tokio::test]
 async fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let before = s.tip();
     let wrong = "not-the-password-31337";
-    let remote = RemoteSpec::new(&s.http.url("web-core"))
-        .expect("url")
-        .with_credentials(Credentials::Basic {
-            username: s.http.credentials().username.clone(),
-            password: Secret::new(wrong),
-        });
+    let remote = s.remote_with_password(wrong);
     let err = s
         .engine()
         .promote(request_for(remote.clone(), "blog"))
@@ -152,37 +97,37 @@ async fn wrong_password_is_an_auth_error_that_names_no_secret_and_pushes_nothing
 
 #[tokio::test]
 async fn server_down_is_retryable_and_the_next_attempt_succeeds() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let engine = s.engine();
     // Warm the cache first, so the retry is an incremental fetch.
-    engine.refresh(&s.basic(), "main").await.expect("fetch");
+    engine.refresh(&s.remote(), "main").await.expect("fetch");
     s.http.stop();
     let err = engine
-        .promote(request_for(s.basic(), "blog"))
+        .promote(request_for(s.remote(), "blog"))
         .await
         .expect_err("server down");
     assert!(err.is_retryable(), "{err}");
     assert_eq!(err.category(), "network", "{err}");
     let err = engine
-        .remote_head(&s.basic(), "main")
+        .remote_head(&s.remote(), "main")
         .await
         .expect_err("server down");
     assert_eq!(err.category(), "network", "{err}");
     s.http.restart().expect("restart");
-    committed(engine.promote(request_for(s.basic(), "blog")).await);
+    committed(engine.promote(request_for(s.remote(), "blog")).await);
     assert_eq!(s.prod("blog"), release_file("prod", "blog", "dev-blog-2"));
 }
 
 #[tokio::test]
 async fn a_lost_race_is_retried_on_the_new_tip_without_merges() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let outside = stage_outside_commit(
         s.repo.path(),
         &[("docs/notes.md", "unrelated\n")],
         "docs: notes",
     );
     install_hook(s.repo.path(), &race_once_hook());
-    let c = committed(s.engine().promote(request_for(s.basic(), "blog")).await);
+    let c = committed(s.engine().promote(request_for(s.remote(), "blog")).await);
     assert_eq!(c.attempts, 2, "the first push lost the race");
     assert_eq!(
         c.parent.as_str(),
@@ -202,7 +147,7 @@ async fn a_lost_race_is_retried_on_the_new_tip_without_merges() {
 
 #[tokio::test]
 async fn a_person_editing_the_target_between_decision_and_push_wins() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let theirs = release_file("prod", "blog", "hotfix-9");
     let outside = stage_outside_commit(
         s.repo.path(),
@@ -210,7 +155,7 @@ async fn a_person_editing_the_target_between_decision_and_push_wins() {
         "pin blog to hotfix-9",
     );
     install_hook(s.repo.path(), &race_once_hook());
-    match s.engine().promote(request_for(s.basic(), "blog")).await {
+    match s.engine().promote(request_for(s.remote(), "blog")).await {
         Ok(Outcome::Conflict(c)) => {
             assert_eq!(c.side, Side::Target);
             assert_eq!(
@@ -227,7 +172,7 @@ async fn a_person_editing_the_target_between_decision_and_push_wins() {
 
 #[tokio::test]
 async fn a_declining_hook_is_a_rejection_not_a_retry() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let before = s.tip();
     install_hook(
         s.repo.path(),
@@ -235,7 +180,7 @@ async fn a_declining_hook_is_a_rejection_not_a_retry() {
     );
     let err = s
         .engine()
-        .promote(request_for(s.basic(), "blog"))
+        .promote(request_for(s.remote(), "blog"))
         .await
         .expect_err("declined");
     assert_eq!(err.category(), "push_rejected", "{err}");
@@ -246,14 +191,8 @@ async fn a_declining_hook_is_a_rejection_not_a_retry() {
 
 #[tokio::test]
 async fn missing_repository_over_http_is_not_found() {
-    let s = setup(&["blog"]);
-    let c = s.http.credentials();
-    let remote = RemoteSpec::new(&s.http.url("nope"))
-        .expect("url")
-        .with_credentials(Credentials::Basic {
-            username: c.username.clone(),
-            password: Secret::new(c.password.clone()),
-        });
+    let s = HttpSetup::new(&["blog"]);
+    let remote = s.remote_at(s.addr(), "nope");
     let err = s
         .engine()
         .promote(request_for(remote, "blog"))
@@ -266,7 +205,7 @@ async fn missing_repository_over_http_is_not_found() {
 async fn twenty_promotions_and_an_outside_writer_over_http() {
     let apps: Vec<String> = (0..20).map(|i| format!("app{i:02}")).collect();
     let names: Vec<&str> = apps.iter().map(String::as_str).collect();
-    let s = setup(&names);
+    let s = HttpSetup::new(&names);
     let engine = s.engine();
     let writer_remote = s.http.remote("web-core");
     let writer = std::thread::spawn(move || {
@@ -286,7 +225,7 @@ async fn twenty_promotions_and_an_outside_writer_over_http() {
     let tasks: Vec<_> = apps
         .iter()
         .map(|app| {
-            let (engine, request) = (engine.clone(), request_for(s.basic(), app));
+            let (engine, request) = (engine.clone(), request_for(s.remote(), app));
             tokio::spawn(async move { engine.promote(request).await })
         })
         .collect();
@@ -317,29 +256,29 @@ async fn twenty_promotions_and_an_outside_writer_over_http() {
 
 #[tokio::test]
 async fn a_shared_tip_needs_no_server() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let engine = Engine::new(EngineConfig {
         head_ttl: std::time::Duration::from_secs(3600),
-        ..EngineConfig::new(s.cache.path())
+        ..EngineConfig::new(s.cache_dir())
     })
     .expect("engine");
-    let first = engine.tip(&s.basic(), "main").await.expect("tip");
+    let first = engine.tip(&s.remote(), "main").await.expect("tip");
     assert_eq!(first.check, HeadCheck::Fetched);
     assert_eq!(first.commit.as_str(), s.tip());
     s.http.stop();
     // The server is down, so an answer within the TTL can only come from the shared tip.
-    let again = engine.tip(&s.basic(), "main").await.expect("shared tip");
+    let again = engine.tip(&s.remote(), "main").await.expect("shared tip");
     assert_eq!(
         (again.commit, again.check),
         (first.commit, HeadCheck::Shared)
     );
     let checking = Engine::new(EngineConfig {
         head_ttl: std::time::Duration::ZERO,
-        ..EngineConfig::new(s.cache.path())
+        ..EngineConfig::new(s.cache_dir())
     })
     .expect("engine");
     let err = checking
-        .tip(&s.basic(), "main")
+        .tip(&s.remote(), "main")
         .await
         .expect_err("a zero TTL asks the server");
     assert_eq!(err.category(), "network", "{err}");
@@ -347,9 +286,9 @@ async fn a_shared_tip_needs_no_server() {
 
 #[tokio::test]
 async fn a_git_server_restarted_between_fetch_and_push_gets_exactly_one_commit() {
-    let s = setup(&["blog"]);
+    let s = HttpSetup::new(&["blog"]);
     let engine = s.engine();
-    let remote = s.basic();
+    let remote = s.remote();
     let before = s.tip();
     // Fetched while the server was up.
     engine.tip(&remote, "main").await.expect("fetched");

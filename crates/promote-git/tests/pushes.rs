@@ -6,54 +6,26 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use common::{borrowed, layout, prod_path, release_file, request_for};
-use promote_git::{
-    Credentials, Engine, EngineConfig, Fence, GitError, Outcome, RemoteSpec, Secret,
-};
-use promote_gitserver::{BareRepo, HttpServer, RepoDir};
+use common::{HttpSetup, prod_path, release_file, request_for};
+use promote_git::{Engine, EngineConfig, Fence, GitError, Outcome};
 
-struct Setup {
-    _repos: RepoDir,
-    repo: BareRepo,
-    http: HttpServer,
-    cache: tempfile::TempDir,
+fn setup() -> HttpSetup {
+    HttpSetup::new(&["blog"])
 }
 
-fn setup() -> Setup {
-    let repos = RepoDir::new().expect("repo dir");
-    let repo = repos
-        .create("web-core", &borrowed(&layout(&["blog"])))
-        .expect("create repo");
-    let http = HttpServer::start(&repos).expect("start lighttpd");
-    Setup {
-        _repos: repos,
-        repo,
-        http,
-        cache: tempfile::tempdir().expect("cache dir"),
-    }
+trait Pushes {
+    /// An engine that asks `fence` before every push.
+    fn fenced(&self, fence: Fence) -> Engine;
+    /// Whether blog's dev tag has reached prod on `main`.
+    fn promoted(&self) -> bool;
 }
 
-impl Setup {
-    fn remote(&self) -> RemoteSpec {
-        let c = self.http.credentials();
-        RemoteSpec::new(&self.http.url("web-core"))
-            .expect("url")
-            .with_credentials(Credentials::Basic {
-                username: c.username.clone(),
-                password: Secret::new(c.password.clone()),
-            })
-    }
-
-    fn engine(&self, fence: Fence) -> Engine {
-        Engine::new(EngineConfig {
+impl Pushes for HttpSetup {
+    fn fenced(&self, fence: Fence) -> Engine {
+        self.engine_with(EngineConfig {
             fence: Some(fence),
-            ..EngineConfig::new(self.cache.path())
+            ..EngineConfig::new(self.cache_dir())
         })
-        .expect("engine")
-    }
-
-    fn tip(&self) -> String {
-        self.repo.head("main").expect("head").expect("main exists")
     }
 
     fn promoted(&self) -> bool {
@@ -62,17 +34,6 @@ impl Setup {
             .expect("read")
             .as_deref()
             == Some(release_file("prod", "blog", "dev-blog-2").as_str())
-    }
-
-    /// Runs git in the served bare repository, as another writer on the server would.
-    fn server_git(&self, args: &[&str]) -> String {
-        let out = self.repo.git().args(args).output().expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 }
 
@@ -88,7 +49,7 @@ async fn a_fence_that_refuses_stops_the_push_and_one_that_allows_lets_it_go() {
     let s = setup();
     let leading = Arc::new(AtomicBool::new(false));
     let asked = Arc::new(AtomicU32::new(0));
-    let engine = s.engine(Fence::new({
+    let engine = s.fenced(Fence::new({
         let (leading, asked) = (leading.clone(), asked.clone());
         move || {
             asked.fetch_add(1, Ordering::SeqCst);
@@ -139,7 +100,7 @@ async fn a_branch_rewound_between_fetch_and_push_is_not_fast_forwarded_over() {
     // Right before the first push, a person withdraws `bad` (resets main to its parent). Our
     // commit, built on `bad`, would still be a fast-forward of the rewound branch.
     let rewound = Arc::new(AtomicBool::new(false));
-    let engine = s.engine(Fence::new({
+    let engine = s.fenced(Fence::new({
         let (rewound, path) = (rewound.clone(), s.repo.path().to_owned());
         let base = base.clone();
         move || {
@@ -174,7 +135,7 @@ async fn a_branch_rewound_between_fetch_and_push_is_not_fast_forwarded_over() {
 async fn an_outside_commit_landing_before_the_push_is_kept_and_built_on() {
     let s = setup();
     let landed = Arc::new(std::sync::Mutex::new(None::<String>));
-    let engine = s.engine(Fence::new({
+    let engine = s.fenced(Fence::new({
         let (landed, path) = (landed.clone(), s.repo.path().to_owned());
         move || {
             let mut landed = landed.lock().map_err(|e| e.to_string())?;

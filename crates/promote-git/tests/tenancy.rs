@@ -5,49 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{borrowed, layout, prod_path, release_file, request_for};
-use promote_git::{
-    Credentials, Engine, EngineConfig, GitError, Outcome, RemoteSpec, Secret, TRAILER_PROMOTION,
-    TrailerQuery,
-};
-use promote_gitserver::{BareRepo, HttpServer, RepoDir};
+use common::{HttpSetup, prod_path, release_file, request_for};
+use promote_git::{Engine, EngineConfig, GitError, Outcome, TRAILER_PROMOTION, TrailerQuery};
 
 const WRONG: &str = "wrong-password-31337";
 
-struct Setup {
-    _repos: RepoDir,
-    repo: BareRepo,
-    http: HttpServer,
-    cache: tempfile::TempDir,
-}
-
-fn setup() -> Setup {
-    let repos = RepoDir::new().expect("repo dir");
-    let repo = repos
-        .create("web-core", &borrowed(&layout(&["blog", "shop"])))
-        .expect("create repo");
-    let http = HttpServer::start(&repos).expect("start lighttpd");
-    Setup {
-        _repos: repos,
-        repo,
-        http,
-        cache: tempfile::tempdir().expect("cache dir"),
-    }
-}
-
-impl Setup {
-    fn lane(&self, password: &str) -> RemoteSpec {
-        RemoteSpec::new(&self.http.url("web-core"))
-            .expect("url")
-            .with_credentials(Credentials::Basic {
-                username: self.http.credentials().username.clone(),
-                password: Secret::new(password),
-            })
-    }
-
-    fn right(&self) -> RemoteSpec {
-        self.lane(&self.http.credentials().password.clone())
-    }
+fn setup() -> HttpSetup {
+    HttpSetup::new(&["blog", "shop"])
 }
 
 /// A refusal that names no secret.
@@ -66,10 +30,10 @@ async fn a_lane_with_a_wrong_password_reads_and_writes_nothing() {
     // A long TTL: anything shared between lanes would be answered from memory.
     let engine = Engine::new(EngineConfig {
         head_ttl: Duration::from_secs(3600),
-        ..EngineConfig::new(s.cache.path())
+        ..EngineConfig::new(s.cache_dir())
     })
     .expect("engine");
-    let (a, b) = (s.right(), s.lane(WRONG));
+    let (a, b) = (s.remote(), s.remote_with_password(WRONG));
     let tag = vec!["image.tag".to_owned()];
 
     // Lane A reads and promotes: the cache now holds the branch.
@@ -157,8 +121,8 @@ async fn a_lane_with_a_wrong_password_reads_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_lanes_with_other_credentials_get_their_own_writer() {
     let s = setup();
-    let engine = Engine::new(EngineConfig::new(s.cache.path())).expect("engine");
-    let (a, b) = (s.right(), s.lane(WRONG));
+    let engine = Engine::new(EngineConfig::new(s.cache_dir())).expect("engine");
+    let (a, b) = (s.remote(), s.remote_with_password(WRONG));
     let tasks: Vec<_> = [(a, "blog"), (b, "shop")]
         .into_iter()
         .map(|(remote, app)| {

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use promote_git::{Engine, EngineConfig, PromotionRequest, RemoteSpec, Source, Target};
+use promote_git::{
+    Credentials, Engine, EngineConfig, PromotionRequest, RemoteSpec, Secret, Source, Target,
+};
+use promote_gitserver::{BareRepo, HttpServer, RepoDir};
 use tempfile::TempDir;
 
 /// The fixtures' git command, as a person would run it: Dana's identity and the real time.
@@ -337,4 +340,114 @@ pub fn refuse_changes_to_hook(needle: &str, reason: &str) -> String {
          done\n\
          exit 0\n"
     )
+}
+
+/// A `web-core` repository (plus any others) served over smart HTTP with basic auth, and an
+/// empty cache directory for the engine.
+pub struct HttpSetup {
+    _repos: RepoDir,
+    pub repo: BareRepo,
+    pub http: HttpServer,
+    cache: TempDir,
+}
+
+impl HttpSetup {
+    /// `web-core` with the layout of `apps`.
+    pub fn new(apps: &[&str]) -> Self {
+        Self::with(apps, &[], &[])
+    }
+
+    /// `web-core` with the layout of `apps` and `extra` files, and each of `others` (a name and
+    /// its apps) beside it.
+    pub fn with(apps: &[&str], extra: &[(&str, &str)], others: &[(&str, &[&str])]) -> Self {
+        let repos = RepoDir::new().expect("repo dir");
+        let mut files = layout(apps);
+        files.extend(extra.iter().map(|(p, c)| (p.to_string(), c.to_string())));
+        let repo = repos
+            .create("web-core", &borrowed(&files))
+            .expect("create repo");
+        for (name, apps) in others {
+            repos
+                .create(name, &borrowed(&layout(apps)))
+                .expect("create other repo");
+        }
+        let http = HttpServer::start(&repos).expect("start lighttpd");
+        Self {
+            _repos: repos,
+            repo,
+            http,
+            cache: tempfile::tempdir().expect("cache dir"),
+        }
+    }
+
+    /// The server's address on loopback.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.http.port()))
+    }
+
+    /// `web-core` with the server's credentials.
+    pub fn remote(&self) -> RemoteSpec {
+        self.remote_with_password(&self.http.credentials().password)
+    }
+
+    /// `web-core` with the server's user name and `password`.
+    pub fn remote_with_password(&self, password: &str) -> RemoteSpec {
+        self.basic(&self.http.url("web-core"), password)
+    }
+
+    /// `name` on the server, reached at `addr` (the server itself or a proxy in front of it),
+    /// with the server's credentials.
+    pub fn remote_at(&self, addr: std::net::SocketAddr, name: &str) -> RemoteSpec {
+        self.basic(
+            &format!("http://{addr}/git/{name}.git"),
+            &self.http.credentials().password,
+        )
+    }
+
+    fn basic(&self, url: &str, password: &str) -> RemoteSpec {
+        RemoteSpec::new(url)
+            .expect("url")
+            .with_credentials(Credentials::Basic {
+                username: self.http.credentials().username.clone(),
+                password: Secret::new(password),
+            })
+    }
+
+    /// The engine's cache directory.
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.path()
+    }
+
+    /// An engine with the default configuration on [`Self::cache_dir`].
+    pub fn engine(&self) -> Engine {
+        self.engine_with(EngineConfig::new(self.cache_dir()))
+    }
+
+    pub fn engine_with(&self, config: EngineConfig) -> Engine {
+        Engine::new(config).expect("engine")
+    }
+
+    /// `main` of `web-core`.
+    pub fn tip(&self) -> String {
+        self.repo.head("main").expect("head").expect("main exists")
+    }
+
+    /// The prod release file of `app` on `main`.
+    pub fn prod(&self, app: &str) -> String {
+        self.repo
+            .read_file("main", &prod_path(app))
+            .expect("read")
+            .expect("file exists")
+    }
+
+    /// Runs git in the served bare repository, as another writer on the server would.
+    pub fn server_git(&self, args: &[&str]) -> String {
+        let out = self.repo.git().args(args).output().expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
 }
