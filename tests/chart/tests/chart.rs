@@ -1,0 +1,215 @@
+//! The chart lints clean, renders what the operator needs, and its schema refuses bad values.
+
+use promote_chart_tests::{find, helm, notes, render};
+use serde_json::{Value, json};
+use serde_yaml::Value as Yaml;
+
+fn container(docs: &[Yaml]) -> &Yaml {
+    let deploy = find(docs, "Deployment").expect("a Deployment");
+    &deploy["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(docs: &[Yaml]) -> Vec<String> {
+    container(docs)["args"]
+        .as_sequence()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_owned())
+        .collect()
+}
+
+fn non_default() -> Value {
+    json!({
+        "replicaCount": 3,
+        "applicationNamespaces": ["argocd", "team-a"],
+        "allowFileRepositories": true,
+        "concurrency": 4,
+        "leaseDuration": "20s",
+        "timeouts": {"gitIO": "90s", "reconcile": "10m"},
+        "cache": {"sizeLimit": "5Gi"},
+        "metrics": {"serviceMonitor": {"enabled": true, "labels": {"release": "prom"}}}
+    })
+}
+
+#[test]
+fn lint_strict_is_clean() {
+    for values in [json!({}), non_default(), json!({"replicaCount": 1})] {
+        let report = helm("lint", values.clone()).expect("lint");
+        assert_eq!(
+            report["errors"],
+            json!([]),
+            "lint errors with {values}: {report}"
+        );
+        let findings: Vec<&Value> = report["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|m| m["severity"].as_i64().unwrap_or(0) >= 2)
+            .collect();
+        assert!(
+            findings.is_empty(),
+            "lint warnings with {values}: {findings:?}"
+        );
+    }
+}
+
+#[test]
+fn defaults_render_a_hardened_operator_with_leader_election() {
+    let docs = render(json!({})).expect("render");
+    let pod = &find(&docs, "Deployment").expect("Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], Yaml::Bool(true));
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+
+    let c = container(&docs);
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], Yaml::Bool(true));
+    assert_eq!(sc["allowPrivilegeEscalation"], Yaml::Bool(false));
+    assert_eq!(sc["capabilities"]["drop"][0], "ALL");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert!(c["resources"]["requests"]["cpu"].is_string());
+    let env: Vec<&str> = c["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(env, ["POD_NAME", "POD_NAMESPACE"]);
+
+    assert_eq!(pod["volumes"][0]["emptyDir"]["sizeLimit"], "2Gi");
+    assert_eq!(c["volumeMounts"][0]["mountPath"], "/var/cache/promote");
+
+    let args = args(&docs);
+    for want in [
+        "--log-format=json",
+        "--application-namespaces=argocd",
+        "--resync=60s",
+        "--poll=2s",
+        "--concurrency=8",
+        "--lease-duration=15s",
+        "--git-connect-timeout=10s",
+        "--git-timeout=60s",
+        "--kube-connect-timeout=10s",
+        "--kube-read-timeout=30s",
+        "--reconcile-timeout=5m",
+        "--stall-timeout=5m",
+        "--cache-dir=/var/cache/promote",
+        "--metrics-addr=0.0.0.0:8080",
+    ] {
+        assert!(args.iter().any(|a| a == want), "missing {want} in {args:?}");
+    }
+    assert!(
+        !args.iter().any(|a| a == "--no-leader-election"),
+        "{args:?}"
+    );
+    assert!(
+        !args.iter().any(|a| a == "--allow-file-repositories"),
+        "{args:?}"
+    );
+
+    let svc = find(&docs, "Service").expect("metrics Service");
+    assert_eq!(svc["spec"]["ports"][0]["name"], "metrics");
+    assert!(
+        find(&docs, "ServiceMonitor").is_none(),
+        "ServiceMonitor is off by default"
+    );
+}
+
+#[test]
+fn one_replica_runs_without_leader_election() {
+    let docs = render(json!({"replicaCount": 1})).expect("render");
+    let args = args(&docs);
+    assert!(args.iter().any(|a| a == "--no-leader-election"), "{args:?}");
+    assert!(!args.iter().any(|a| a.starts_with("--lease-")), "{args:?}");
+}
+
+#[test]
+fn non_default_values_reach_the_args_and_the_service_monitor() {
+    let docs = render(non_default()).expect("render");
+    let deploy = find(&docs, "Deployment").expect("Deployment");
+    assert_eq!(deploy["spec"]["replicas"], Yaml::from(3));
+    let args = args(&docs);
+    for want in [
+        "--application-namespaces=argocd,team-a",
+        "--allow-file-repositories",
+        "--concurrency=4",
+        "--lease-duration=20s",
+        "--git-timeout=90s",
+        "--reconcile-timeout=10m",
+    ] {
+        assert!(args.iter().any(|a| a == want), "missing {want} in {args:?}");
+    }
+    assert!(
+        !args.iter().any(|a| a == "--no-leader-election"),
+        "{args:?}"
+    );
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["volumes"][0]["emptyDir"]["sizeLimit"],
+        "5Gi"
+    );
+
+    let sm = find(&docs, "ServiceMonitor").expect("ServiceMonitor when enabled");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prom");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+}
+
+#[test]
+fn notes_give_the_next_steps() {
+    let text = notes(json!({})).expect("notes");
+    for want in [
+        "promote.dev/credentials=true",
+        "kubectl apply",
+        "kubectl promote get -A",
+    ] {
+        assert!(text.contains(want), "NOTES.txt lacks {want:?}:\n{text}");
+    }
+}
+
+#[test]
+fn schema_accepts_good_values() {
+    for values in [json!({}), non_default(), json!({"replicaCount": 1})] {
+        let answer = helm("validate", values.clone()).expect("validate");
+        assert_eq!(answer["valid"], json!(true), "{values} rejected: {answer}");
+    }
+}
+
+#[test]
+fn schema_rejects_bad_values_with_a_message() {
+    let cases = [
+        (json!({"replicaCount": -1}), "/replicaCount"),
+        (json!({"replicaCount": "two"}), "/replicaCount"),
+        (json!({"replicaCunt": 2}), "replicaCunt"),
+        (json!({"logFormat": "xml"}), "/logFormat"),
+        (
+            json!({"applicationNamespaces": "argocd"}),
+            "/applicationNamespaces",
+        ),
+        (
+            json!({"allowFileRepositories": "yes"}),
+            "/allowFileRepositories",
+        ),
+        (
+            json!({"timeouts": {"reconcile": "five minutes"}}),
+            "/timeouts/reconcile",
+        ),
+        (json!({"concurrency": 0}), "/concurrency"),
+        (json!({"cache": {"sizeLimit": 2}}), "/cache/sizeLimit"),
+        (
+            json!({"metrics": {"serviceMonitor": {"enabled": "on"}}}),
+            "/metrics/serviceMonitor/enabled",
+        ),
+    ];
+    for (values, names) in cases {
+        let answer = helm("validate", values.clone()).expect("validate");
+        assert_eq!(answer["valid"], json!(false), "{values} accepted");
+        let message = answer["message"].as_str().expect("a message");
+        assert!(
+            message.contains(names),
+            "message for {values} does not name {names}: {message}"
+        );
+    }
+}
