@@ -86,3 +86,72 @@ pub fn notes(values: Value) -> Result<String, String> {
 pub fn find<'a>(docs: &'a [serde_yaml::Value], kind: &str) -> Option<&'a serde_yaml::Value> {
     docs.iter().find(|d| d["kind"].as_str() == Some(kind))
 }
+
+/// Renders the chart as release `name` in `namespace` with `values` and parses every
+/// manifest (NOTES.txt left out) into YAML documents, for applying to a cluster.
+pub fn render_release(
+    values: Value,
+    name: &str,
+    namespace: &str,
+) -> Result<Vec<serde_yaml::Value>, String> {
+    const SCRIPT: &str = r#"
+import json, sys
+import helm_python as helm
+req = json.load(sys.stdin)
+with helm.Chart.load(req["chart"]) as c:
+    out = c.render(req["values"], name=req["name"], namespace=req["namespace"], is_install=True)
+json.dump(out, sys.stdout)
+"#;
+    let python = std::env::var(HELM_PYTHON_ENV).map_err(|_| {
+        format!("{HELM_PYTHON_ENV} is not set: run scripts/test, which installs the Helm library")
+    })?;
+    let request = json!({
+        "chart": chart_dir(),
+        "values": values,
+        "name": name,
+        "namespace": namespace,
+    });
+    let mut child = Command::new(&python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(request.to_string().as_bytes())
+        .map_err(|e| format!("writing the request: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for {python}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "render of release {name} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let manifests: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("render answer: {e}"))?;
+    let files = manifests
+        .as_object()
+        .ok_or("render answer is not an object")?;
+    let mut docs = Vec::new();
+    for (path, text) in files {
+        if path.ends_with("NOTES.txt") {
+            continue;
+        }
+        let text = text.as_str().ok_or("manifest is not a string")?;
+        for doc in serde_yaml::Deserializer::from_str(text) {
+            let doc = serde_yaml::Value::deserialize(doc).map_err(|e| format!("{path}: {e}"))?;
+            if !doc.is_null() {
+                docs.push(doc);
+            }
+        }
+    }
+    Ok(docs)
+}
