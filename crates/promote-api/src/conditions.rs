@@ -32,10 +32,8 @@ pub mod types {
 pub mod reasons {
     pub const IN_SYNC: &str = "InSync";
     pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
-    pub const APPROVAL_OUTDATED: &str = "ApprovalOutdated";
     pub const GATED: &str = "Gated";
     pub const SUSPENDED: &str = "Suspended";
-    pub const PINNED: &str = "Pinned";
     pub const COMMITTED: &str = "Committed";
     pub const SYNCING: &str = "Syncing";
     pub const VERIFYING: &str = "Verifying";
@@ -43,7 +41,6 @@ pub mod reasons {
     pub const FAILED: &str = "Failed";
     pub const ROLLED_BACK: &str = "RolledBack";
     pub const CONFLICT: &str = "Conflict";
-    pub const TIMED_OUT: &str = "TimedOut";
     pub const RELEASE_DRIFT: &str = "ReleaseDrift";
     pub const LIVE_DRIFT: &str = "LiveDrift";
     pub const OVERRIDDEN: &str = "OverriddenByHelmParameters";
@@ -59,6 +56,36 @@ pub mod reasons {
     pub const API_ERROR: &str = "KubernetesAPIError";
     pub const CHANGED_OUTSIDE: &str = "ChangedOutsidePromote";
     pub const IDLE: &str = "Idle";
+
+    /// Every reason above; `docs/troubleshooting.md` explains each one.
+    pub const ALL: [&str; 26] = [
+        IN_SYNC,
+        AWAITING_APPROVAL,
+        GATED,
+        SUSPENDED,
+        COMMITTED,
+        SYNCING,
+        VERIFYING,
+        PROMOTED,
+        FAILED,
+        ROLLED_BACK,
+        CONFLICT,
+        RELEASE_DRIFT,
+        LIVE_DRIFT,
+        OVERRIDDEN,
+        NO_DRIFT,
+        COMPLIANT,
+        SELF_HEAL_MISMATCH,
+        APPLICATION_NOT_FOUND,
+        INVALID_SPEC,
+        CREDENTIALS,
+        GIT_ERROR,
+        VALUES_ERROR,
+        SYNC_REQUEST_FAILED,
+        API_ERROR,
+        CHANGED_OUTSIDE,
+        IDLE,
+    ];
 }
 
 /// Most characters kept in a condition message; the API allows 32768.

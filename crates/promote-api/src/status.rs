@@ -91,6 +91,20 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, in the order a promotion moves through them.
+    pub const ALL: [Phase; 10] = [
+        Self::InSync,
+        Self::AwaitingApproval,
+        Self::Gated,
+        Self::Promoting,
+        Self::Syncing,
+        Self::Verifying,
+        Self::Promoted,
+        Self::Failed,
+        Self::RolledBack,
+        Self::Suspended,
+    ];
+
     /// The phase's name as it appears in the API.
     pub fn as_str(self) -> &'static str {
         match self {
