@@ -1,6 +1,7 @@
 """Runs one Helm library call on the chart; a JSON request on stdin, a JSON answer on stdout.
 
-Requests: {"op": "lint"}, {"op": "render", "values": {...}}, {"op": "validate", "values": {...}}.
+Requests: {"op": "lint"}, {"op": "render", "values": {...}} (optionally "name" and "namespace"
+of the release, default promote), {"op": "validate", "values": {...}}.
 """
 
 import json
@@ -17,7 +18,9 @@ def main() -> None:
         out = helm.lint(chart, values, strict=True, namespace="promote")
     elif op == "render":
         with helm.Chart.load(chart) as c:
-            out = c.render(values, name="promote", namespace="promote", is_install=True)
+            name = req.get("name", "promote")
+            namespace = req.get("namespace", "promote")
+            out = c.render(values, name=name, namespace=namespace, is_install=True)
     elif op == "validate":
         with helm.Chart.load(chart) as c:
             try:

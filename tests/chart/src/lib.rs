@@ -19,11 +19,20 @@ pub fn chart_dir() -> PathBuf {
 
 /// Runs one request through tests/chart/helm.py and returns its JSON answer.
 pub fn helm(op: &str, values: Value) -> Result<Value, String> {
+    helm_request(op, json!({"values": values}))
+}
+
+/// Runs `op` with the request fields in `fields` (values, and for render the release's
+/// name and namespace).
+fn helm_request(op: &str, fields: Value) -> Result<Value, String> {
     let python = std::env::var(HELM_PYTHON_ENV).map_err(|_| {
         format!("{HELM_PYTHON_ENV} is not set: run scripts/test, which installs the Helm library")
     })?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("helm.py");
-    let request = json!({"op": op, "chart": chart_dir(), "values": values});
+    let mut request = json!({"op": op, "chart": chart_dir()});
+    if let (Some(request), Some(fields)) = (request.as_object_mut(), fields.as_object()) {
+        request.extend(fields.clone());
+    }
     let mut child = Command::new(&python)
         .arg(&script)
         .stdin(Stdio::piped())
@@ -52,7 +61,11 @@ pub fn helm(op: &str, values: Value) -> Result<Value, String> {
 
 /// Renders the chart with `values` and parses every manifest into YAML documents.
 pub fn render(values: Value) -> Result<Vec<serde_yaml::Value>, String> {
-    let manifests = helm("render", values)?;
+    documents(&helm("render", values)?)
+}
+
+/// Every rendered manifest but NOTES.txt, parsed into YAML documents.
+fn documents(manifests: &Value) -> Result<Vec<serde_yaml::Value>, String> {
     let files = manifests
         .as_object()
         .ok_or("render answer is not an object")?;
@@ -94,64 +107,6 @@ pub fn render_release(
     name: &str,
     namespace: &str,
 ) -> Result<Vec<serde_yaml::Value>, String> {
-    const SCRIPT: &str = r#"
-import json, sys
-import helm_python as helm
-req = json.load(sys.stdin)
-with helm.Chart.load(req["chart"]) as c:
-    out = c.render(req["values"], name=req["name"], namespace=req["namespace"], is_install=True)
-json.dump(out, sys.stdout)
-"#;
-    let python = std::env::var(HELM_PYTHON_ENV).map_err(|_| {
-        format!("{HELM_PYTHON_ENV} is not set: run scripts/test, which installs the Helm library")
-    })?;
-    let request = json!({
-        "chart": chart_dir(),
-        "values": values,
-        "name": name,
-        "namespace": namespace,
-    });
-    let mut child = Command::new(&python)
-        .arg("-c")
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    child
-        .stdin
-        .take()
-        .ok_or("no stdin")?
-        .write_all(request.to_string().as_bytes())
-        .map_err(|e| format!("writing the request: {e}"))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("waiting for {python}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "render of release {name} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let manifests: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("render answer: {e}"))?;
-    let files = manifests
-        .as_object()
-        .ok_or("render answer is not an object")?;
-    let mut docs = Vec::new();
-    for (path, text) in files {
-        if path.ends_with("NOTES.txt") {
-            continue;
-        }
-        let text = text.as_str().ok_or("manifest is not a string")?;
-        for doc in serde_yaml::Deserializer::from_str(text) {
-            let doc = serde_yaml::Value::deserialize(doc).map_err(|e| format!("{path}: {e}"))?;
-            if !doc.is_null() {
-                docs.push(doc);
-            }
-        }
-    }
-    Ok(docs)
+    let fields = json!({"values": values, "name": name, "namespace": namespace});
+    documents(&helm_request("render", fields)?)
 }
