@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kube::Client;
 use kube::runtime::events::Recorder;
 use promote_git::Engine;
-use promote_lane::Timing;
+use promote_lane::{Admission, Timing};
 
 use crate::metrics::Metrics;
 
@@ -20,10 +20,8 @@ pub struct Settings {
     pub identity: String,
     /// Most reconciles running at once; bounds API connections and git threads.
     pub concurrency: u16,
-    /// The namespaces whose Argo CD Applications lanes may read and sync.
-    pub application_namespaces: Vec<String>,
-    /// Whether lanes may name `file://` repositories (paths on the operator's own disk).
-    pub allow_file_repositories: bool,
+    /// What lanes may name: Application namespaces, `file://` repositories.
+    pub admission: Admission,
 }
 
 /// What every reconcile shares: the client, the git engine, the one Event recorder, metrics.

@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use promote_api::conditions::reasons;
-use promote_api::{ApplicationRef, CREDENTIALS_LABEL, Promotion, PromotionResult};
+use promote_api::{ApplicationRef, CREDENTIALS_LABEL, Promotion, PromotionResult, RecordKind};
 use promote_argocd::Application;
 use promote_git::{Credentials, GitError, HeadCheck, RemoteSpec};
 use promote_lane::{AppView, Failure, GitView, LaneSpec, Observation};
@@ -227,7 +227,10 @@ async fn changed_by(
 ) -> Option<String> {
     let last = previous.last_promotion.as_ref()?;
     let current = target.as_ref().ok()?.first()?;
-    if last.result != PromotionResult::Succeeded || &last.version == current {
+    if last.result != PromotionResult::Succeeded
+        || last.kind != RecordKind::Promotion
+        || &last.version == current
+    {
         return None;
     }
     let field = spec.fields.first()?;

@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::events::{Recorder, Reporter};
 use promote_api::Promotion;
 use promote_git::{Engine, EngineConfig, Fence, Identity};
-use promote_lane::Timing;
+use promote_lane::{Admission, Timing};
 use tokio::sync::watch;
 use tracing::{error, info, instrument, warn};
 
@@ -324,8 +324,10 @@ fn context(
             timing: config.timing,
             identity: config.identity.clone(),
             concurrency: config.concurrency,
-            application_namespaces: config.application_namespaces.clone(),
-            allow_file_repositories: config.allow_file_repositories,
+            admission: Admission {
+                application_namespaces: config.application_namespaces.clone(),
+                allow_file_repositories: config.allow_file_repositories,
+            },
         },
     }
 }

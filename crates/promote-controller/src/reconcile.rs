@@ -11,12 +11,12 @@ use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action as Requeue;
 use promote_api::{Promotion, PromotionResult, PromotionStatus};
 use promote_git::RemoteSpec;
-use promote_lane::{Admission, EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
+use promote_lane::{EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
 use tracing::{instrument, warn};
 
 use crate::context::Context;
 use crate::observe::observe;
-use crate::report::Written;
+use crate::report::Stored;
 use crate::{effects, report};
 
 /// Why a reconcile failed; everything else is reported on the status.
@@ -49,7 +49,7 @@ pub struct Pass<'a> {
     remote: Option<RemoteSpec>,
     plan: Plan,
     /// What the API server holds, as far as this pass knows.
-    written: Written,
+    written: Stored,
 }
 
 impl<'a> Pass<'a> {
@@ -63,11 +63,7 @@ impl<'a> Pass<'a> {
         let previous = promotion.status.clone().unwrap_or_default();
         let generation = promotion.metadata.generation;
         let timing = &ctx.settings.timing;
-        let admission = Admission {
-            application_namespaces: ctx.settings.application_namespaces.clone(),
-            allow_file_repositories: ctx.settings.allow_file_repositories,
-        };
-        let (plan, remote) = match LaneSpec::parse(&promotion.spec, &admission) {
+        let (plan, remote) = match LaneSpec::parse(&promotion.spec, &ctx.settings.admission) {
             Ok(spec) => {
                 let observed = observe(ctx, promotion, spec, &key).await;
                 (decide(&observed.observation, timing), observed.remote)
@@ -83,7 +79,7 @@ impl<'a> Pass<'a> {
             key,
             remote,
             plan,
-            written: Written::of(promotion),
+            written: Stored::of(promotion),
         }
     }
 

@@ -12,14 +12,14 @@ use crate::context::Context;
 /// What the API server holds of a Promotion, as far as one pass knows: the status and the
 /// resourceVersion it was read or last written at.
 #[derive(Debug, Clone, Default)]
-pub struct Written {
+pub struct Stored {
     /// The status.
     pub status: Option<PromotionStatus>,
     /// The object's resourceVersion then.
     pub resource_version: Option<String>,
 }
 
-impl Written {
+impl Stored {
     /// As the Promotion was read.
     pub fn of(promotion: &Promotion) -> Self {
         Self {
@@ -38,7 +38,7 @@ pub async fn status(
     ctx: &Context,
     promotion: &Promotion,
     key: &str,
-    written: &mut Written,
+    written: &mut Stored,
     status: &PromotionStatus,
 ) -> Result<(), kube::Error> {
     if written.status.as_ref() == Some(status) {

@@ -18,7 +18,6 @@ use promote_controller::operator::{Operator, OperatorConfig, Stopped};
 use promote_gitserver::{Blackhole, FaultProxy};
 use promote_testsupport::wait_until;
 use serde_json::json;
-use tokio::sync::oneshot;
 use world::*;
 
 /// Short API deadlines, so a hung API server fails a call within seconds.
@@ -90,18 +89,7 @@ fn start(client: Client, config: OperatorConfig, deadlines: Deadlines) -> Replic
     let operator = Operator::new(client, config)
         .expect("operator")
         .with_deadlines(deadlines);
-    let metrics = operator.metrics();
-    let health = operator.health();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(operator.run(async move {
-        let _ = stopped.await;
-    }));
-    Replica {
-        stop: Some(stop),
-        task,
-        metrics,
-        health,
-    }
+    Replica::run(operator)
 }
 
 /// A metric's value; `line` is its name with labels, as rendered.

@@ -10,7 +10,7 @@ use promote_git::RemoteSpec;
 use promote_lane::{Effect, EffectOutcome, Failure};
 
 use crate::context::Context;
-use crate::report::{self, Written};
+use crate::report::{self, Stored};
 
 /// Carries out `effect`. `written` is the status the API server holds as far as this pass
 /// knows; recording the intent updates it.
@@ -19,7 +19,7 @@ pub(crate) async fn carry_out(
     promotion: &Promotion,
     key: &str,
     remote: Option<&RemoteSpec>,
-    written: &mut Written,
+    written: &mut Stored,
     effect: Effect,
 ) -> EffectOutcome {
     match effect {

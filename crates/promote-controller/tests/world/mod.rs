@@ -176,18 +176,7 @@ impl World {
     pub fn operator(&self, identity: &str) -> Replica {
         let operator = Operator::new(self.env.client().clone(), self.operator_config(identity))
             .expect("operator");
-        let metrics = operator.metrics();
-        let health = operator.health();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(operator.run(async move {
-            let _ = stopped.await;
-        }));
-        Replica {
-            stop: Some(stop),
-            task,
-            metrics,
-            health,
-        }
+        Replica::run(operator)
     }
 
     pub fn release(&self, tag: &str) -> String {
@@ -323,6 +312,22 @@ pub struct Replica {
 }
 
 impl Replica {
+    /// Runs `operator` in this process until [`Replica::stop`].
+    pub fn run(operator: Operator) -> Self {
+        let metrics = operator.metrics();
+        let health = operator.health();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(operator.run(async move {
+            let _ = stopped.await;
+        }));
+        Replica {
+            stop: Some(stop),
+            task,
+            metrics,
+            health,
+        }
+    }
+
     pub async fn stop(mut self) -> Stopped {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -401,8 +406,10 @@ pub async fn by_hand(w: &World, identity: &str) -> (Context, Promotion) {
             timing: Timing::default(),
             identity: identity.into(),
             concurrency: 1,
-            application_namespaces: vec![w.env.ns().to_owned()],
-            allow_file_repositories: false,
+            admission: promote_lane::Admission {
+                application_namespaces: vec![w.env.ns().to_owned()],
+                allow_file_repositories: false,
+            },
         },
     };
     let promotion = w.promotions().get("web-prod").await.expect("promotion");
