@@ -34,10 +34,7 @@ fn the_checked_in_reference_is_what_crdref_generates() {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || checked_in.lines().count().min(generated.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| checked_in.lines().count().min(generated.lines().count()));
         panic!(
             "docs/crd-reference.md is stale (first difference at line {}); regenerate it with `{REGENERATE}`",
             line + 1
