@@ -491,6 +491,7 @@ async fn a_standby_judges_the_lease_on_its_own_clock_not_by_a_skewed_renew_time(
     }
 
     // Renewals stop: B takes over, a whole lease duration after the last one on its clock.
+    eprintln!("the skewed holder stops renewing");
     b.wait_leader().await;
     assert!(
         last_renew.elapsed() >= lease,

@@ -13,6 +13,11 @@ use crate::crds::repo_root;
 
 static CONTROL_PLANE: OnceCell<ControlPlane> = OnceCell::const_new();
 
+/// How long a test's client waits to connect to the API server.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a test's client waits for an answer; longer than any watch the tests open.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(295);
+
 /// The cluster tests run against: the one `KUBECONFIG` names, or the test control
 /// plane started by `tests/control-plane/up`.
 #[derive(Debug)]
@@ -61,9 +66,15 @@ impl ControlPlane {
     /// Client configuration from the kubeconfig's current context.
     pub async fn config(&self) -> Result<Config, Error> {
         let kubeconfig = self.read_kubeconfig()?;
-        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
-            .map_err(|e| self.kubeconfig_error(e))
+            .map_err(|e| self.kubeconfig_error(e))?;
+        // kube sets no read timeout: a request the server never answers would hang a test
+        // (and its cleanup) for good. Watches ask the server to end them sooner (290 s).
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        config.read_timeout = Some(READ_TIMEOUT);
+        config.write_timeout = Some(READ_TIMEOUT);
+        Ok(config)
     }
 
     /// A new client. Make one per test: a client lives on the tokio runtime that made it.

@@ -30,6 +30,19 @@ pub const DEV_RELEASE: &str = "deploy/env/release-dev/web.yaml";
 pub const PROD_RELEASE: &str = "deploy/env/release-prod/web.yaml";
 pub const WAIT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(200);
+/// Longest a replica or the simulator may take to stop once asked.
+const STOP_WITHIN: Duration = Duration::from_secs(60);
+
+/// The operator's and the simulator's logs on stderr, which the test runner shows when a test
+/// fails or is stopped for running too long (a test's captured output would be lost then).
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMOTE_TEST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn,hyper=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
 
 pub fn release_file(tag: &str, comment: &str) -> String {
     format!("# Release of web in this environment.\nimage:\n  tag: {tag} # {comment}\n")
@@ -51,6 +64,7 @@ pub struct World {
 
 impl World {
     pub async fn start(prefix: &str, dev_self_heal: bool) -> Self {
+        log_to_stderr();
         let env = TestEnv::start(prefix).await.expect("test environment");
         let repos = RepoDir::new().expect("repository directory");
         let repo = repos
@@ -300,7 +314,9 @@ impl World {
     }
 
     pub async fn finish(self) {
-        self.sim.stop().await;
+        tokio::time::timeout(STOP_WITHIN, self.sim.stop())
+            .await
+            .unwrap_or_else(|_| panic!("the simulator did not stop within {STOP_WITHIN:?}"));
     }
 }
 
@@ -332,8 +348,10 @@ impl Replica {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task
+        // A graceful stop drains what runs, each bounded by its own deadline.
+        tokio::time::timeout(STOP_WITHIN, &mut self.task)
             .await
+            .unwrap_or_else(|_| panic!("the operator did not stop within {STOP_WITHIN:?}"))
             .expect("operator task")
             .expect("operator ran")
     }
