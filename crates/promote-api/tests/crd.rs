@@ -34,10 +34,18 @@ fn errors(p: &Promotion) -> String {
     }
 }
 
+/// The chart's copy, which its templates/crds.yaml renders; crdgen writes it with `crds/`.
+const CHART_COPY: &str = "charts/promote/files/promotions.promote.dev.yaml";
+
 #[test]
 fn checked_in_crd_is_current() {
     let generated = promote_api::crd_yaml().expect("CRD renders");
-    for path in promote_api::crd_paths() {
+    let [root_copy, _] = promote_api::crd_paths();
+    let root = root_copy
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("crds/ is in the repository root");
+    for path in [root_copy.clone(), root.join(CHART_COPY)] {
         let on_disk = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{} cannot be read: {e}", path.display()));
         assert!(
@@ -46,6 +54,14 @@ fn checked_in_crd_is_current() {
             path.display()
         );
     }
+    // Helm would install a copy under the chart's crds/ apart from the templates, next to
+    // the one templates/crds.yaml renders.
+    let helm_crds = root.join("charts/promote/crds");
+    assert!(
+        !helm_crds.exists(),
+        "{} must not exist: the chart renders its CRD from files/",
+        helm_crds.display()
+    );
 }
 
 #[test]

@@ -10,13 +10,17 @@ use promote_testsupport::TestEnv;
 use serde_json::{Value, json};
 
 /// Kinds the chart can render that this test does not apply.
-/// - CustomResourceDefinition: the chart keeps its CRDs under crds/, which Helm installs
-///   apart from the templates; `TestEnv::start` has already installed them.
 /// - ServiceMonitor: its CRD (Prometheus Operator) is not installed on the test cluster.
 ///
-/// Every other kind the chart renders (core/v1, apps/v1, rbac.authorization.k8s.io/v1) is
-/// served by the test control plane; one that is not fails the test by name.
-const SKIPPED_KINDS: &[&str] = &["CustomResourceDefinition", "ServiceMonitor"];
+/// Every other kind the chart renders (core/v1, apps/v1, rbac.authorization.k8s.io/v1,
+/// apiextensions.k8s.io/v1) is served by the test control plane; one that is not fails the
+/// test by name.
+const SKIPPED_KINDS: &[&str] = &["ServiceMonitor"];
+
+/// Kinds applied as a server-side dry run only: the Promotion CRD is cluster-wide and shared
+/// by every test on the cluster (`TestEnv::start` installs it from crds/), so the server
+/// validates the chart's rendering of it without storing it.
+const DRY_RUN_KINDS: &[&str] = &["CustomResourceDefinition"];
 
 const FIELD_MANAGER: &str = "promote-chart-tests";
 
@@ -41,6 +45,7 @@ async fn apply_all(
 ) -> (Vec<(GroupVersionKind, String)>, Result<(), String>) {
     let client = env.client().clone();
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let dry_run = PatchParams::apply(FIELD_MANAGER).force().dry_run();
     let mut cluster_scoped = Vec::new();
     for doc in docs {
         let kind = doc["kind"].as_str().unwrap_or_default();
@@ -68,10 +73,12 @@ async fn apply_all(
             Scope::Namespaced => Api::namespaced_with(client.clone(), env.ns(), &ar),
             Scope::Cluster => Api::all_with(client.clone(), &ar),
         };
-        if let Err(e) = api.patch(name, &params, &Patch::Apply(&obj)).await {
+        let dry = DRY_RUN_KINDS.contains(&kind);
+        let how = if dry { &dry_run } else { &params };
+        if let Err(e) = api.patch(name, how, &Patch::Apply(&obj)).await {
             return (cluster_scoped, Err(format!("applying {kind} {name}: {e}")));
         }
-        if caps.scope == Scope::Cluster {
+        if caps.scope == Scope::Cluster && !dry {
             cluster_scoped.push((gvk, name.to_owned()));
         }
     }
@@ -108,6 +115,7 @@ async fn applies(prefix: &str, values: Value, replicas: i32) -> Vec<String> {
         "Deployment",
         "ServiceAccount",
         "Service",
+        "CustomResourceDefinition",
     ] {
         assert!(kinds.contains(&want), "no {want} rendered: {kinds:?}");
     }

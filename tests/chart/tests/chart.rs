@@ -197,6 +197,9 @@ fn schema_rejects_bad_values_with_a_message() {
             "/timeouts/reconcile",
         ),
         (json!({"concurrency": 0}), "/concurrency"),
+        (json!({"crds": {"install": "true"}}), "/crds/install"),
+        (json!({"crds": {"keep": 1}}), "/crds/keep"),
+        (json!({"crds": {"instal": true}}), "instal"),
         (json!({"cache": {"sizeLimit": 2}}), "/cache/sizeLimit"),
         (
             json!({"metrics": {"serviceMonitor": {"enabled": "on"}}}),
@@ -212,4 +215,52 @@ fn schema_rejects_bad_values_with_a_message() {
             "message for {values} does not name {names}: {message}"
         );
     }
+}
+
+/// The CRD as generated into crds/ at the repository root.
+fn generated_crd() -> Yaml {
+    let path = promote_chart_tests::chart_dir().join("../../crds/promotions.promote.dev.yaml");
+    let text = std::fs::read_to_string(&path).expect("crds/ copy");
+    serde_yaml::from_str(&text).expect("CRD YAML")
+}
+
+#[test]
+fn defaults_render_the_generated_crd_kept_on_uninstall() {
+    let docs = render(json!({})).expect("render");
+    let crd = find(&docs, "CustomResourceDefinition").expect("the CRD is installed by default");
+    assert_eq!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    assert_eq!(
+        crd["metadata"]["labels"]["app.kubernetes.io/name"],
+        "promote"
+    );
+    let generated = generated_crd();
+    assert_eq!(crd["metadata"]["name"], generated["metadata"]["name"]);
+    assert!(
+        crd["spec"] == generated["spec"],
+        "the rendered CRD's spec differs from crds/promotions.promote.dev.yaml"
+    );
+}
+
+#[test]
+fn crds_install_false_renders_no_crd() {
+    let docs = render(json!({"crds": {"install": false}})).expect("render");
+    assert!(find(&docs, "CustomResourceDefinition").is_none());
+    assert!(
+        find(&docs, "Deployment").is_some(),
+        "the rest still renders"
+    );
+}
+
+#[test]
+fn crds_keep_false_renders_no_annotation() {
+    let docs = render(json!({"crds": {"keep": false}})).expect("render");
+    let crd = find(&docs, "CustomResourceDefinition").expect("CRD");
+    assert!(
+        crd["metadata"]["annotations"]["helm.sh/resource-policy"].is_null(),
+        "{:?}",
+        crd["metadata"]
+    );
 }
