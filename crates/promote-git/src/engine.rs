@@ -11,6 +11,7 @@ mod evaluate;
 mod heads;
 mod inspect;
 mod net;
+mod preview;
 mod reads;
 mod recognise;
 
@@ -31,6 +32,7 @@ use crate::request::{CommitId, Identity};
 use crate::url::RepoUrl;
 
 pub use heads::{HeadCheck, Tip};
+pub use preview::{Preview, PreviewChange};
 pub use recognise::Recognition;
 
 /// How the engine behaves; [`EngineConfig::new`] gives sensible defaults.

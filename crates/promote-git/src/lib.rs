@@ -74,7 +74,10 @@ mod tree;
 mod url;
 
 pub use auth::{Credentials, HostKeyPolicy, RemoteSpec, Secret, SshKeySource};
-pub use engine::{Engine, EngineConfig, FileValues, FoundCommit, HeadCheck, Recognition, Tip};
+pub use engine::{
+    Engine, EngineConfig, FileValues, FoundCommit, HeadCheck, Preview, PreviewChange, Recognition,
+    Tip,
+};
 pub use error::{GitError, HostKeyProblem};
 pub use fence::Fence;
 pub use message::{

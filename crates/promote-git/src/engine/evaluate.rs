@@ -24,7 +24,7 @@ pub(super) struct Read<'a> {
 }
 
 impl Read<'_> {
-    fn file(&self, path: &RepoPath) -> Result<(Vec<u8>, i32), GitError> {
+    pub(super) fn file(&self, path: &RepoPath) -> Result<(Vec<u8>, i32), GitError> {
         tree::read(self.repo, self.root, path, self.name, self.max)
     }
 }
