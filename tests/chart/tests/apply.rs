@@ -6,7 +6,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
 use promote_chart_tests::render_release;
-use promote_testsupport::TestEnv;
+use promote_testsupport::{TestEnv, TestNamespace};
 use serde_json::{Value, json};
 
 /// Kinds the chart can render that this test does not apply.
@@ -69,8 +69,10 @@ async fn apply_all(
             Ok(obj) => obj,
             Err(e) => return (cluster_scoped, Err(format!("{kind} {name}: {e}"))),
         };
+        // Most objects go to the release's namespace; RBAC Roles may name another.
+        let namespace = doc["metadata"]["namespace"].as_str().unwrap_or(env.ns());
         let api: Api<DynamicObject> = match caps.scope {
-            Scope::Namespaced => Api::namespaced_with(client.clone(), env.ns(), &ar),
+            Scope::Namespaced => Api::namespaced_with(client.clone(), namespace, &ar),
             Scope::Cluster => Api::all_with(client.clone(), &ar),
         };
         let dry = DRY_RUN_KINDS.contains(&kind);
@@ -98,20 +100,22 @@ async fn delete_cluster_scoped(env: &TestEnv, objects: &[(GroupVersionKind, Stri
 }
 
 /// Renders the chart into the test's namespace under a release named after it (unique,
-/// so the ClusterRole and ClusterRoleBinding do not collide with other tests), applies
-/// it, checks the Deployment read back, and deletes the cluster-scoped objects.
-async fn applies(prefix: &str, values: Value, replicas: i32) -> Vec<String> {
-    let env = TestEnv::start(prefix).await.expect("test environment");
+/// so the cluster-scoped RBAC objects do not collide with other tests), applies it, checks
+/// the Deployment read back, deletes the cluster-scoped objects, and returns the rendered
+/// documents and the cluster-scoped objects applied.
+async fn applies(
+    env: &TestEnv,
+    values: Value,
+    replicas: i32,
+) -> (Vec<Value>, Vec<(GroupVersionKind, String)>) {
     let release = env.ns().to_owned();
     let docs: Vec<Value> = render_release(values, &release, env.ns())
         .expect("render")
         .into_iter()
         .map(|d| serde_json::to_value(d).expect("manifest as JSON"))
         .collect();
-    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    let kinds = kinds(&docs);
     for want in [
-        "ClusterRole",
-        "ClusterRoleBinding",
         "Deployment",
         "ServiceAccount",
         "Service",
@@ -120,15 +124,58 @@ async fn applies(prefix: &str, values: Value, replicas: i32) -> Vec<String> {
         assert!(kinds.contains(&want), "no {want} rendered: {kinds:?}");
     }
 
-    let (cluster_scoped, applied) = apply_all(&env, &docs).await;
+    let (cluster_scoped, applied) = apply_all(env, &docs).await;
     let checked = match applied {
-        Ok(()) => check_deployment(&env, &docs, replicas).await,
+        Ok(()) => check_deployment(env, &docs, replicas).await,
         Err(e) => Err(e),
     };
-    delete_cluster_scoped(&env, &cluster_scoped).await;
+    delete_cluster_scoped(env, &cluster_scoped).await;
     checked.expect("chart applies");
-    assert_eq!(cluster_scoped.len(), 2, "{cluster_scoped:?}");
-    kinds.into_iter().map(str::to_owned).collect()
+    (docs, cluster_scoped)
+}
+
+fn kinds(docs: &[Value]) -> Vec<&str> {
+    docs.iter().filter_map(|d| d["kind"].as_str()).collect()
+}
+
+/// The (kind, namespace, name) of every rendered RBAC object, cluster-scoped ones with "".
+fn rbac_objects(docs: &[Value]) -> Vec<(String, String, String)> {
+    let mut found: Vec<(String, String, String)> = docs
+        .iter()
+        .filter(|d| d["apiVersion"] == "rbac.authorization.k8s.io/v1")
+        .map(|d| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                text(&d["kind"]),
+                text(&d["metadata"]["namespace"]),
+                text(&d["metadata"]["name"]),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Reads back each namespaced RBAC object from the namespace it was rendered for.
+async fn check_rbac_read_back(env: &TestEnv, docs: &[Value]) {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    for (kind, namespace, name) in rbac_objects(docs) {
+        let found = match kind.as_str() {
+            "Role" => Api::<Role>::namespaced(env.client().clone(), &namespace)
+                .get_opt(&name)
+                .await
+                .map(|r| r.is_some()),
+            "RoleBinding" => Api::<RoleBinding>::namespaced(env.client().clone(), &namespace)
+                .get_opt(&name)
+                .await
+                .map(|r| r.is_some()),
+            _ => continue,
+        };
+        assert!(
+            found.unwrap_or_else(|e| panic!("reading {kind} {namespace}/{name}: {e}")),
+            "{kind} {namespace}/{name} was not applied"
+        );
+    }
 }
 
 async fn check_deployment(env: &TestEnv, docs: &[Value], replicas: i32) -> Result<(), String> {
@@ -183,23 +230,79 @@ async fn check_deployment(env: &TestEnv, docs: &[Value], replicas: i32) -> Resul
 
 #[tokio::test]
 async fn default_values_apply() {
-    let kinds = applies("chart-apply-default", json!({}), 2).await;
-    assert!(!kinds.iter().any(|k| k == "ServiceMonitor"), "{kinds:?}");
+    let env = TestEnv::start("chart-apply-default")
+        .await
+        .expect("test environment");
+    let (docs, cluster_scoped) = applies(&env, json!({}), 2).await;
+    let kinds = kinds(&docs);
+    assert!(!kinds.contains(&"ServiceMonitor"), "{kinds:?}");
+    let cluster: Vec<&str> = cluster_scoped
+        .iter()
+        .map(|(g, _)| g.kind.as_str())
+        .collect();
+    assert_eq!(cluster, ["ClusterRole", "ClusterRoleBinding"]);
+    check_rbac_read_back(&env, &docs).await;
 }
 
 #[tokio::test]
 async fn three_replicas_and_every_option_apply() {
+    let env = TestEnv::start("chart-apply-three")
+        .await
+        .expect("test environment");
     let values = json!({
         "replicaCount": 3,
         "applicationNamespaces": ["argocd", "team-a"],
         "allowFileRepositories": true,
+        "watchNamespace": env.ns(),
         "concurrency": 4,
         "leaseDuration": "20s",
         "timeouts": {"gitIO": "90s", "reconcile": "10m"},
         "cache": {"sizeLimit": "5Gi"},
         "metrics": {"serviceMonitor": {"enabled": true, "labels": {"release": "prom"}}}
     });
-    let kinds = applies("chart-apply-three", values, 3).await;
+    let (docs, _) = applies(&env, values, 3).await;
     // Rendered, and left out of the apply (see SKIPPED_KINDS).
-    assert!(kinds.iter().any(|k| k == "ServiceMonitor"), "{kinds:?}");
+    assert!(kinds(&docs).contains(&"ServiceMonitor"));
+}
+
+/// Namespaced RBAC: Roles and RoleBindings in the watched namespace and in each
+/// application namespace, each applied to and read back from its own namespace.
+#[tokio::test]
+async fn namespaced_rbac_applies_to_each_namespace() {
+    let env = TestEnv::start("chart-apply-ns")
+        .await
+        .expect("test environment");
+    let apps = TestNamespace::create(env.control_plane, env.client().clone(), "chart-apply-apps")
+        .await
+        .expect("application namespace");
+    let values = json!({
+        "rbac": {"scope": "namespaced"},
+        "applicationNamespaces": [apps.name()],
+    });
+    let (docs, cluster_scoped) = applies(&env, values, 2).await;
+    let (release, app_ns) = (env.ns().to_owned(), apps.name().to_owned());
+    let fullname = format!("{release}-operator");
+    let applications = format!("{fullname}-applications");
+    let leader = format!("{fullname}-leader");
+    let want: Vec<(String, String, String)> = [
+        ("ClusterRole", "", applications.as_str()),
+        ("ClusterRoleBinding", "", applications.as_str()),
+        ("Role", app_ns.as_str(), applications.as_str()),
+        ("Role", release.as_str(), fullname.as_str()),
+        ("Role", release.as_str(), leader.as_str()),
+        ("RoleBinding", app_ns.as_str(), applications.as_str()),
+        ("RoleBinding", release.as_str(), fullname.as_str()),
+        ("RoleBinding", release.as_str(), leader.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, n, m)| (k.to_owned(), n.to_owned(), m.to_owned()))
+    .collect();
+    let mut want = want;
+    want.sort();
+    assert_eq!(rbac_objects(&docs), want);
+    assert_eq!(cluster_scoped.len(), 2, "{cluster_scoped:?}");
+    check_rbac_read_back(&env, &docs).await;
+    apps.delete()
+        .await
+        .expect("delete the application namespace");
 }

@@ -33,7 +33,12 @@ fn non_default() -> Value {
 
 #[test]
 fn lint_strict_is_clean() {
-    for values in [json!({}), non_default(), json!({"replicaCount": 1})] {
+    for values in [
+        json!({}),
+        non_default(),
+        json!({"replicaCount": 1}),
+        json!({"rbac": {"scope": "namespaced"}}),
+    ] {
         let report = helm("lint", values.clone()).expect("lint");
         assert_eq!(
             report["errors"],
@@ -171,7 +176,13 @@ fn notes_give_the_next_steps() {
 
 #[test]
 fn schema_accepts_good_values() {
-    for values in [json!({}), non_default(), json!({"replicaCount": 1})] {
+    for values in [
+        json!({}),
+        non_default(),
+        json!({"replicaCount": 1}),
+        json!({"rbac": {"scope": "namespaced"}, "watchNamespace": "web"}),
+        json!({"crds": {"install": false, "keep": false}}),
+    ] {
         let answer = helm("validate", values.clone()).expect("validate");
         assert_eq!(answer["valid"], json!(true), "{values} rejected: {answer}");
     }
@@ -200,6 +211,9 @@ fn schema_rejects_bad_values_with_a_message() {
         (json!({"crds": {"install": "true"}}), "/crds/install"),
         (json!({"crds": {"keep": 1}}), "/crds/keep"),
         (json!({"crds": {"instal": true}}), "instal"),
+        (json!({"rbac": {"scope": "global"}}), "/rbac/scope"),
+        (json!({"rbac": {"scope": null}}), "scope"),
+        (json!({"watchNamespace": "Team_A"}), "/watchNamespace"),
         (json!({"cache": {"sizeLimit": 2}}), "/cache/sizeLimit"),
         (
             json!({"metrics": {"serviceMonitor": {"enabled": "on"}}}),
@@ -262,5 +276,108 @@ fn crds_keep_false_renders_no_annotation() {
         crd["metadata"]["annotations"]["helm.sh/resource-policy"].is_null(),
         "{:?}",
         crd["metadata"]
+    );
+}
+
+/// Every rendered document of `kind`, as (namespace, name).
+fn named(docs: &[Yaml], kind: &str) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = docs
+        .iter()
+        .filter(|d| d["kind"].as_str() == Some(kind))
+        .map(|d| {
+            let text = |v: &Yaml| v.as_str().unwrap_or_default().to_owned();
+            (
+                text(&d["metadata"]["namespace"]),
+                text(&d["metadata"]["name"]),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[test]
+fn cluster_scope_by_default_watches_every_namespace() {
+    let docs = render(json!({})).expect("render");
+    assert_eq!(
+        named(&docs, "ClusterRole"),
+        pairs(&[("", "promote-operator")])
+    );
+    assert_eq!(
+        named(&docs, "ClusterRoleBinding"),
+        pairs(&[("", "promote-operator")])
+    );
+    assert_eq!(
+        named(&docs, "Role"),
+        pairs(&[("promote", "promote-operator-leader")])
+    );
+    let args = args(&docs);
+    assert!(
+        !args.iter().any(|a| a.starts_with("--namespace")),
+        "{args:?}"
+    );
+    let text = notes(json!({})).expect("notes");
+    assert!(text.contains("every namespace"), "{text}");
+}
+
+#[test]
+fn cluster_scope_with_a_watch_namespace_passes_the_flag() {
+    let docs = render(json!({"watchNamespace": "team-a"})).expect("render");
+    assert!(args(&docs).iter().any(|a| a == "--namespace=team-a"));
+    assert_eq!(
+        named(&docs, "ClusterRole"),
+        pairs(&[("", "promote-operator")])
+    );
+}
+
+#[test]
+fn namespaced_scope_renders_roles_where_the_operator_works() {
+    let values =
+        json!({"rbac": {"scope": "namespaced"}, "applicationNamespaces": ["argocd", "team-a"]});
+    let docs = render(values.clone()).expect("render");
+    assert!(args(&docs).iter().any(|a| a == "--namespace=promote"));
+    assert_eq!(
+        named(&docs, "Role"),
+        pairs(&[
+            ("argocd", "promote-operator-applications"),
+            ("promote", "promote-operator"),
+            ("promote", "promote-operator-leader"),
+            ("team-a", "promote-operator-applications"),
+        ])
+    );
+    assert_eq!(named(&docs, "RoleBinding"), named(&docs, "Role"));
+    // The one cluster-wide grant left: the operator watches Applications everywhere.
+    let cluster_roles: Vec<&Yaml> = docs.iter().filter(|d| d["kind"] == "ClusterRole").collect();
+    assert_eq!(cluster_roles.len(), 1);
+    let rules = cluster_roles[0]["rules"].as_sequence().expect("rules");
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["resources"][0], "applications");
+    assert_eq!(
+        rules[0]["verbs"],
+        serde_yaml::from_str::<Yaml>("[list, watch]").expect("yaml")
+    );
+    let text = notes(values).expect("notes");
+    assert!(text.contains("namespace promote"), "{text}");
+
+    let docs =
+        render(json!({"rbac": {"scope": "namespaced"}, "watchNamespace": "web"})).expect("render");
+    assert!(args(&docs).iter().any(|a| a == "--namespace=web"));
+    assert!(named(&docs, "Role").contains(&("web".to_owned(), "promote-operator".to_owned())));
+}
+
+#[test]
+fn one_replica_renders_no_lease_role() {
+    let docs = render(json!({"replicaCount": 1})).expect("render");
+    assert!(
+        named(&docs, "Role").is_empty(),
+        "{:?}",
+        named(&docs, "Role")
     );
 }
