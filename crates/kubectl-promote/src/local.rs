@@ -175,7 +175,7 @@ pub fn describe_conflict(c: &Conflict) -> String {
     )
 }
 
-fn hint(e: &GitError) -> Option<&'static str> {
+pub(crate) fn hint(e: &GitError) -> Option<&'static str> {
     Some(match e.category() {
         "auth" => {
             "set PROMOTE_GIT_TOKEN (or PROMOTE_GIT_USERNAME and PROMOTE_GIT_PASSWORD) for HTTPS, PROMOTE_SSH_KEY for SSH; see --help"

@@ -452,3 +452,157 @@ async fn completions_for_each_shell() {
     let out = run_with(Path::new("/nonexistent"), &["completions", "tcsh"]).await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A lane over a real git server (smart HTTP, basic auth) with its labelled Secret.
+async fn lane_on_git(
+    w: &World,
+    name: &str,
+    secret_labelled: bool,
+) -> (
+    promote_gitserver::HttpServer,
+    promote_gitserver::BareRepo,
+    promote_gitserver::RepoDir,
+) {
+    use k8s_openapi::api::core::v1::Secret;
+    let release = |tag: &str| {
+        format!(
+            "# web in this environment.\nimage:\n  repository: registry.example/web\n  tag: {tag} # set by CI\n"
+        )
+    };
+    let repos = promote_gitserver::RepoDir::new().expect("repos");
+    let repo = repos
+        .create(
+            "web-core",
+            &[
+                ("deploy/dev.yaml", &release("sha-2")),
+                ("deploy/prod.yaml", &release("sha-1")),
+            ],
+        )
+        .expect("repository");
+    let http = promote_gitserver::HttpServer::start(&repos).expect("git server");
+    let creds = http.credentials().clone();
+    let labels = if secret_labelled {
+        json!({"promote.dev/credentials": "true"})
+    } else {
+        json!({})
+    };
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "web-core-git", "labels": labels},
+        "stringData": {"username": creds.username, "password": creds.password},
+    }))
+    .expect("secret");
+    w.env
+        .api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create the Secret");
+    let spec: PromotionSpec = serde_json::from_value(json!({
+        "repository": {"url": http.url("web-core"), "credentials": {"secretName": "web-core-git"}},
+        "source": {"environment": "dev", "valuesFile": "deploy/dev.yaml"},
+        "target": {"environment": "prod", "valuesFile": "deploy/prod.yaml"},
+    }))
+    .expect("spec");
+    w.api()
+        .create(&PostParams::default(), &Promotion::new(name, spec))
+        .await
+        .expect("create");
+    (http, repo, repos)
+}
+
+#[tokio::test]
+async fn diff_shows_the_edit_a_promotion_would_commit_and_pushes_nothing() {
+    let w = World::start("plugin-diff").await;
+    let (http, repo, _repos) = lane_on_git(&w, "web-prod", true).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let before = repo.head("main").expect("head");
+    let run = |args: &'static [&'static str]| {
+        let (kubeconfig, cache) = (w.kubeconfig(), cache.path().to_owned());
+        async move {
+            tokio::process::Command::new(BIN)
+                .args(args)
+                .env("KUBECONFIG", kubeconfig)
+                .env("XDG_CACHE_HOME", cache)
+                .output()
+                .await
+                .expect("the binary runs")
+        }
+    };
+    let out = ok(&run(&["diff", "web-prod"]).await);
+    assert!(
+        out.starts_with(
+            "# promotion web-prod: prod sha-1 -> sha-2 from dev (deploy/dev.yaml), on main at "
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("--- a/deploy/prod.yaml\n+++ b/deploy/prod.yaml\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n-  tag: sha-1 # set by CI\n+  tag: sha-2 # set by CI\n"),
+        "{out}"
+    );
+    let changed = |sign: char| {
+        out.lines()
+            .filter(|l| l.starts_with(sign) && !l.starts_with("---") && !l.starts_with("+++"))
+            .count()
+    };
+    assert_eq!(
+        (changed('-'), changed('+')),
+        (1, 1),
+        "only the value changes: {out}"
+    );
+    assert!(
+        !out.contains(&http.credentials().password),
+        "no secret in the output"
+    );
+    assert_eq!(repo.head("main").expect("head"), before, "nothing pushed");
+
+    // Pinned: the diff is toward the pin.
+    ok(&run(&["pin", "web-prod", "sha-0"]).await);
+    let out = ok(&run(&["diff", "web-prod"]).await);
+    assert!(
+        out.contains("prod sha-1 -> sha-0 from the pin sha-0"),
+        "{out}"
+    );
+    assert!(out.contains("+  tag: sha-0 # set by CI\n"), "{out}");
+    ok(&run(&["unpin", "web-prod"]).await);
+
+    // A person made prod what dev holds: nothing to change.
+    repo.commit_files(
+        "main",
+        &[("deploy/prod.yaml", "# web in this environment.\nimage:\n  repository: registry.example/web\n  tag: sha-2 # set by CI\n")],
+        "prod: sha-2 by hand",
+    )
+    .expect("commit");
+    let out = ok(&run(&["diff", "web-prod"]).await);
+    assert!(out.contains("prod already holds sha-2 at "), "{out}");
+}
+
+#[tokio::test]
+async fn diff_refuses_an_unlabelled_secret_and_names_the_fix() {
+    let w = World::start("plugin-diff-secret").await;
+    let (_http, _repo, _repos) = lane_on_git(&w, "web-prod", false).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let out = tokio::process::Command::new(BIN)
+        .args(["diff", "web-prod"])
+        .env("KUBECONFIG", w.kubeconfig())
+        .env("XDG_CACHE_HOME", cache.path())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("is not marked as git credentials"), "{err}");
+    assert!(
+        err.contains("hint: kubectl label secret web-core-git -n "),
+        "{err}"
+    );
+    let missing = tokio::process::Command::new(BIN)
+        .args(["diff", "nope"])
+        .env("KUBECONFIG", w.kubeconfig())
+        .output()
+        .await
+        .expect("the binary runs");
+    assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
+}

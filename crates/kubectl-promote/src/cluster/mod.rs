@@ -1,9 +1,11 @@
-//! The cluster verbs: `get`, `describe`, `history` read Promotions; `approve`, `pin`, `unpin`,
-//! `suspend`, `resume` change their spec with merge patches. Each reads the object first, so
+//! The cluster verbs: `get`, `describe`, `history` read Promotions, `diff` previews a
+//! promotion through the git engine; `approve`, `pin`, `unpin`, `suspend`, `resume` change
+//! their spec with merge patches. Each reads the object first, so
 //! a missing one exits 4 and a change that is already in place is not sent again.
 
 mod connect;
 mod describe;
+mod diff;
 mod edit;
 mod error;
 mod table;
@@ -54,6 +56,13 @@ pub enum ClusterCommand {
     Resume(NameArgs),
     /// The lane's promotions and rollbacks (status.history), newest first.
     History(NameArgs),
+    /// What promoting now would change in the target's release file, as a unified diff.
+    ///
+    /// Reads the source's version (or the pin) and the target file at the newest tip of the
+    /// lane's branch with the lane's credentials Secret, and edits the target in memory the
+    /// way the operator would; nothing is committed or pushed. Exit status 0 whether or not
+    /// there is a change.
+    Diff(NameArgs),
 }
 
 /// Arguments of `get`.
@@ -142,6 +151,10 @@ async fn dispatch(command: ClusterCommand) -> Result<String, Failure> {
             let (_, p) = fetch(&args).await?;
             Ok(views::history_table(&p)
                 .unwrap_or_else(|| format!("promotion {} has no history yet\n", p.name_any())))
+        }
+        ClusterCommand::Diff(args) => {
+            let (conn, p) = fetch(&args).await?;
+            diff::diff(&conn, &p).await
         }
         ClusterCommand::Approve(args) => approve(args).await,
         ClusterCommand::Pin(args) => {
