@@ -1,6 +1,9 @@
 //! Drives the Helm library (the `helm-python-sdk` wheel, Helm v4) against charts/promote:
 //! lint, render and schema validation, offline. scripts/test installs the library and sets
-//! `PROMOTE_HELM_PYTHON` to the interpreter that has it.
+//! `PROMOTE_HELM_PYTHON` to the interpreter that has it. [`rbac`] evaluates the rendered
+//! RBAC rules against the requests an identity made, from the control plane's audit log.
+
+pub mod rbac;
 
 use std::io::Write;
 use std::path::PathBuf;
