@@ -29,9 +29,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- /* What the operator does where Promotions live; docs/rbac.md says why each is needed. */}}
 {{- define "promote.rules.promotions" -}}
+# get: a reconcile reads a Promotion afresh when the watch has not yet delivered the
+# operator's own last status write.
 - apiGroups: [promote.dev]
   resources: [promotions]
-  verbs: [list, watch]
+  verbs: [get, list, watch]
 # Status is written with server-side apply.
 - apiGroups: [promote.dev]
   resources: [promotions/status]

@@ -278,15 +278,52 @@ pub struct Verification {
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"), length(max = 32))]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("verification.timeout must be more than zero, such as 10m"))]
     pub timeout: String,
-    /// An HTTP(S) URL that must answer 2xx once the target is Healthy. Reserved: this
-    /// version records it but does not call it yet.
+    /// An HTTP(S) URL probed once the target is Synced at the promotion's commit and
+    /// Healthy: the promotion succeeds after `successes` consecutive 2xx answers, one every
+    /// `interval`, within `timeout`; otherwise it fails like an unhealthy Application (and is
+    /// rolled back). TLS is verified against the system roots and `caBundle`; redirects to
+    /// another host are refused; no credentials in the URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub health_url: Option<String>,
+    /// Consecutive 2xx answers from `healthUrl` that verify a promotion (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub successes: Option<u32>,
+    /// Time between two probes of `healthUrl` (default `5s`), also the longest one probe may
+    /// take (at most 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"), length(max = 32))]
+    pub interval: Option<String>,
+    /// Text the answer's body must contain for a 2xx to count (the first 64 KiB are read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub expect_body: Option<String>,
+    /// Extra certificate authorities for `healthUrl`, from a Secret in the Promotion's
+    /// namespace labelled `promote.dev/ca-bundle=true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundleRef>,
     /// Write the previous version back when verification fails, and remember the failed
     /// version as rejected so it is never promoted automatically again.
     #[serde(default = "yes")]
     pub rollback_on_failure: bool,
+}
+
+/// A PEM bundle of certificate authorities in a labelled Secret.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CaBundleRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
+    /// The key holding the PEM certificates (default `ca.crt`).
+    #[serde(default = "default_ca_key")]
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+fn default_ca_key() -> String {
+    "ca.crt".to_owned()
 }
 
 impl Default for Verification {
@@ -294,6 +331,10 @@ impl Default for Verification {
         Self {
             timeout: default_timeout(),
             health_url: None,
+            successes: None,
+            interval: None,
+            expect_body: None,
+            ca_bundle: None,
             rollback_on_failure: true,
         }
     }

@@ -354,7 +354,50 @@ pub struct PromotionRecord {
     /// How it ended.
     #[serde(default)]
     pub result: PromotionResult,
+    /// The health URL's answers while it was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationEvidence>,
     /// Details a person can act on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Most probe attempts kept in a record.
+pub const PROBE_ATTEMPTS_LIMIT: usize = 10;
+
+/// What `spec.verification.healthUrl` answered during one promotion.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationEvidence {
+    /// The URL probed.
+    pub url: String,
+    /// Consecutive passing answers needed.
+    pub required: u32,
+    /// Consecutive passing answers so far.
+    pub consecutive: u32,
+    /// Probes made in all.
+    pub total: u32,
+    /// The newest attempts, newest last (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub attempts: Vec<ProbeAttempt>,
+}
+
+/// One probe of the health URL.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeAttempt {
+    /// When it was made.
+    pub at: Time,
+    /// Whether it counted as passing (2xx, and the expected body when one is set).
+    pub passed: bool,
+    /// The HTTP status code, when an answer came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u64,
+    /// Why it did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub error: Option<String>,
 }

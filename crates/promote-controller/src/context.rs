@@ -2,7 +2,8 @@
 //! and the tunables. It imports nothing else of this crate but metrics, so every step can
 //! use it without a circle.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use kube::Client;
 use kube::runtime::events::Recorder;
@@ -36,6 +37,46 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Tunables.
     pub settings: Settings,
+    /// The resourceVersions this replica wrote, by lane, until the watch caught up.
+    pub written: WrittenVersions,
+}
+
+/// The resourceVersion of each lane's last status write, kept until the watch delivers it.
+/// A reconcile started from a cached copy older than our own write would decide on stale
+/// status (probing again, say); it reads the Promotion afresh instead.
+#[derive(Debug, Default)]
+pub struct WrittenVersions(Mutex<HashMap<String, String>>);
+
+impl WrittenVersions {
+    /// This replica wrote `key` at `version`.
+    pub fn wrote(&self, key: &str, version: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_owned(), version.to_owned());
+    }
+
+    /// Whether the copy of `key` at `version` is older than our last write: true when a write
+    /// is on record and `version` is another. Forgets the write once the copy shows it.
+    pub fn behind(&self, key: &str, version: Option<&str>) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(key) {
+            None => false,
+            Some(ours) if Some(ours.as_str()) == version => {
+                map.remove(key);
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// Forgets `key`: the copy read afresh is the newest there is.
+    pub fn forget(&self, key: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
 }
 
 impl std::fmt::Debug for Context {

@@ -46,6 +46,7 @@ pub struct Metrics {
     last_reconcile: Gauge<f64, AtomicU64>,
     leader: Gauge,
     fenced_pushes: Counter,
+    probes: Family<ResultLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -63,6 +64,13 @@ impl Default for Metrics {
         let last_reconcile = Gauge::<f64, AtomicU64>::default();
         let leader = Gauge::default();
         let fenced_pushes = Counter::default();
+        let probes = Family::<ResultLabel, Counter>::default();
+        // Both results from the start, so an alert on failures has a series before the first.
+        for result in ["passed", "failed"] {
+            let _ = probes.get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            });
+        }
         registry.register("reconciles", "Reconciles run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -109,6 +117,11 @@ impl Default for Metrics {
             "Pushes refused because the leader Lease was no longer safely held",
             fenced_pushes.clone(),
         );
+        registry.register(
+            "health_probes",
+            "Probes of spec.verification.healthUrl by result (passed, failed)",
+            probes.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             reconciles,
@@ -121,6 +134,7 @@ impl Default for Metrics {
             last_reconcile,
             leader,
             fenced_pushes,
+            probes,
         }
     }
 }
@@ -197,6 +211,15 @@ impl Metrics {
     /// Counts a push the fence refused.
     pub fn push_fenced(&self) {
         self.fenced_pushes.inc();
+    }
+
+    /// Counts one probe of a health URL.
+    pub fn probe(&self, passed: bool) {
+        self.probes
+            .get_or_create(&ResultLabel {
+                result: if passed { "passed" } else { "failed" }.to_owned(),
+            })
+            .inc();
     }
 
     /// The metrics in Prometheus text format.

@@ -329,6 +329,7 @@ fn context(
                 allow_file_repositories: config.allow_file_repositories,
             },
         },
+        written: Default::default(),
     }
 }
 

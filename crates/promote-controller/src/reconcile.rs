@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::ResourceExt;
+use kube::api::Api;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action as Requeue;
 use promote_api::{Promotion, PromotionResult, PromotionStatus};
@@ -136,11 +137,36 @@ pub async fn reconcile(guarded: Arc<Guarded>, ctx: Arc<Context>) -> Result<Reque
             return Ok(Requeue::await_change());
         }
     };
+    let fresh = fresher(&ctx, promotion).await?;
+    let promotion = fresh.as_ref().unwrap_or(promotion);
     let requeue = Pass::begin(&ctx, promotion).await.finish().await?;
     Ok(match requeue {
         promote_lane::Requeue::After(d) => Requeue::requeue(jitter(d)),
         promote_lane::Requeue::AwaitChange => Requeue::await_change(),
     })
+}
+
+/// The Promotion read from the API server when the cached copy is older than this replica's
+/// last status write (the watch has not delivered it yet); None when the copy is current.
+async fn fresher(ctx: &Context, cached: &Promotion) -> Result<Option<Promotion>, Error> {
+    let (Some(ns), Some(name)) = (
+        cached.metadata.namespace.as_deref(),
+        cached.metadata.name.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let key = format!("{ns}/{name}");
+    if !ctx
+        .written
+        .behind(&key, cached.metadata.resource_version.as_deref())
+    {
+        return Ok(None);
+    }
+    let fresh = Api::<Promotion>::namespaced(ctx.client.clone(), ns)
+        .get_opt(name)
+        .await?;
+    ctx.written.forget(&key);
+    Ok(fresh)
 }
 
 /// Retries with a short, growing delay; errors are counted.

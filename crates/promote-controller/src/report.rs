@@ -66,6 +66,9 @@ pub async fn status(
             &Patch::Apply(&patch),
         )
         .await?;
+    if let Some(rv) = &updated.metadata.resource_version {
+        ctx.written.wrote(key, rv);
+    }
     written.status = Some(status.clone());
     written.resource_version = updated.metadata.resource_version;
     Ok(())

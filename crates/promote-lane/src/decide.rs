@@ -87,6 +87,9 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
         });
         effects.push_back(Effect::Write(request));
     }
+    if let Some(probe) = verdict.probe {
+        effects.push_back(Effect::Probe(probe));
+    }
     Plan {
         status,
         notes,
@@ -95,6 +98,7 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
         generation,
         idle: timing.idle,
         target_app: target_app(obs),
+        health: obs.spec.verification.health.clone(),
     }
 }
 
@@ -194,5 +198,6 @@ pub fn invalid_spec(
         generation,
         idle: timing.idle,
         target_app: None,
+        health: None,
     }
 }

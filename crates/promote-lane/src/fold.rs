@@ -4,11 +4,12 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use promote_api::conditions::{self, reasons};
-use promote_api::{Phase, PromotionResult};
+use promote_api::{Phase, ProbeAttempt, PromotionResult};
 
 use crate::conditions::{
     promoting_condition, ready_condition, stalled_condition, verified_condition,
 };
+use crate::health::{describe_attempt, record_attempt};
 use crate::observation::Failure;
 use crate::plan::{Effect, EffectOutcome, Note, Plan, Requeue, SyncResult, WriteResult};
 use crate::record::{finish, kind_word, push_history, short};
@@ -43,6 +44,7 @@ pub(crate) fn fold(plan: &mut Plan, outcome: EffectOutcome, now: Timestamp) {
             });
             annotate(plan, format!("the sync request failed: {}", f.message), now);
         }
+        EffectOutcome::Probed(attempt) => probed(plan, attempt, now),
         EffectOutcome::Refreshed(Ok(())) => {}
         EffectOutcome::Refreshed(Err(f)) => annotate(
             plan,
@@ -161,6 +163,31 @@ fn written(plan: &mut Plan, result: &WriteResult, now: Timestamp) {
     );
     plan.status.last_promotion = Some(record);
     set_phase(plan, phase, message, now);
+}
+
+/// Folds one probe into the running record's evidence. Enough passing answers make the lane
+/// look again at once, and that decision closes the promotion as verified.
+fn probed(plan: &mut Plan, attempt: ProbeAttempt, now: Timestamp) {
+    let (Some(check), Some(record)) = (&plan.health, plan.status.last_promotion.as_mut()) else {
+        return;
+    };
+    if record.result != PromotionResult::Running {
+        return;
+    }
+    let said = describe_attempt(&attempt);
+    let evidence = record_attempt(record.verification.take(), check, attempt);
+    let (passed, needed) = (evidence.consecutive, evidence.required);
+    record.verification = Some(evidence);
+    if passed >= needed {
+        plan.requeue = Requeue::After(std::time::Duration::ZERO);
+    }
+    let message = format!(
+        "{} {} is synced and healthy; probing {}: {passed} of {needed} consecutive passing answers, last {said}",
+        kind_word(record.kind),
+        record.version,
+        check.url
+    );
+    set_phase(plan, Phase::Verifying, message, now);
 }
 
 /// A write that cannot succeed without a change: Stalled, and looked at again only slowly.

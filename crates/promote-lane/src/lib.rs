@@ -15,13 +15,14 @@
 //! views (`views`: environments, drift, self-heal policy), the conditions, and records.
 //!
 //! This crate must not depend on a Kubernetes client, tokio, git or any I/O: it depends on
-//! the API types, the pure Argo CD view, the pure values grammar and jiff. The test command
+//! the API types, the pure Argo CD view, the pure values grammar, url and jiff. The test command
 //! checks that with `cargo tree`.
 
 mod conditions;
 mod decide;
 pub mod duration;
 mod fold;
+pub mod health;
 mod machine;
 mod observation;
 mod plan;
@@ -32,8 +33,8 @@ mod views;
 pub use decide::{decide, invalid_spec};
 pub use observation::{AppView, Failure, GitView, Observation};
 pub use plan::{
-    Effect, EffectOutcome, Note, Plan, Report, Requeue, SyncResult, Timing, WriteFrom,
-    WriteRequest, WriteResult,
+    Effect, EffectOutcome, Note, Plan, ProbeRequest, Report, Requeue, SyncResult, Timing,
+    WriteFrom, WriteRequest, WriteResult,
 };
 pub use record::short;
 pub use spec::{

@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use promote_api::{ApplicationRef, PromotionStatus, RecordKind};
+use promote_api::{ApplicationRef, ProbeAttempt, PromotionStatus, RecordKind};
 
+use crate::health::HealthCheck;
 use crate::observation::Failure;
 
 /// How often to look again.
@@ -114,6 +115,22 @@ pub enum Effect {
         /// The target Application.
         application: ApplicationRef,
     },
+    /// Probe the health URL once.
+    Probe(ProbeRequest),
+}
+
+/// One probe of `spec.verification.healthUrl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// The URL.
+    pub url: String,
+    /// Text a passing answer's body must contain.
+    pub expect_body: Option<String>,
+    /// Extra certificate authorities: the labelled Secret's name and key, in the lane's
+    /// namespace.
+    pub ca_bundle: Option<(String, String)>,
+    /// The longest the probe may take.
+    pub timeout: Duration,
 }
 
 /// What a write ended in.
@@ -161,6 +178,8 @@ pub enum EffectOutcome {
     SyncRequested(SyncResult),
     /// [`Effect::Refresh`].
     Refreshed(Result<(), Failure>),
+    /// [`Effect::Probe`]: the attempt, passed or not (a failure to probe is a failed attempt).
+    Probed(ProbeAttempt),
 }
 
 /// When to reconcile the lane again.
@@ -201,6 +220,7 @@ pub struct Plan {
     pub(crate) generation: Option<i64>,
     pub(crate) idle: Duration,
     pub(crate) target_app: Option<TargetApp>,
+    pub(crate) health: Option<HealthCheck>,
 }
 
 impl Plan {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use promote_api::{ApplicationRef, Approval, PromotionSpec, Trigger};
 
 use crate::duration::parse_duration;
+use crate::health::HealthCheck;
 
 /// A lane's spec, valid by construction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,8 @@ pub struct VerificationSpec {
     pub timeout: Written<Duration>,
     /// Write the previous version back when verification fails.
     pub rollback_on_failure: bool,
+    /// The health URL to probe once the target is Synced and Healthy.
+    pub health: Option<HealthCheck>,
 }
 
 /// A parsed value together with the text the user wrote, for messages.
@@ -140,7 +143,7 @@ impl Default for Admission {
     }
 }
 
-fn error(field: &str, kind: SpecErrorKind, problem: String, fix: &str) -> SpecError {
+pub(crate) fn error(field: &str, kind: SpecErrorKind, problem: String, fix: &str) -> SpecError {
     SpecError {
         field: field.to_owned(),
         kind,
@@ -222,6 +225,7 @@ impl LaneSpec {
             verification: VerificationSpec {
                 timeout,
                 rollback_on_failure: spec.verification.rollback_on_failure,
+                health: crate::health::parse(&spec.verification)?,
             },
             pin,
             suspend: spec.suspend,

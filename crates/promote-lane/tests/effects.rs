@@ -39,6 +39,7 @@ fn answers(write: WriteResult) -> impl FnMut(&Effect) -> EffectOutcome {
         Effect::Write(_) => EffectOutcome::Written(write.clone()),
         Effect::RequestSync { .. } => EffectOutcome::SyncRequested(SyncResult::Requested),
         Effect::Refresh { .. } => EffectOutcome::Refreshed(Ok(())),
+        Effect::Probe(p) => panic!("no health URL in these lanes, yet a probe of {}", p.url),
     }
 }
 
@@ -71,6 +72,7 @@ fn kinds(effects: &[Effect]) -> Vec<&'static str> {
             Effect::Write(_) => "write",
             Effect::RequestSync { .. } => "sync",
             Effect::Refresh { .. } => "refresh",
+            Effect::Probe(_) => "probe",
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 
 mod argocd;
 mod git;
+pub mod probe;
 
 use promote_api::Promotion;
 use promote_api::conditions::reasons;
@@ -50,6 +51,10 @@ pub(crate) async fn carry_out(
         }
         Effect::Refresh { application } => {
             EffectOutcome::Refreshed(argocd::refresh(ctx, &application).await)
+        }
+        Effect::Probe(request) => {
+            let namespace = promotion.metadata.namespace.as_deref().unwrap_or("default");
+            EffectOutcome::Probed(probe::probe(ctx, namespace, &request).await)
         }
     }
 }

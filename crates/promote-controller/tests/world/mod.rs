@@ -429,6 +429,7 @@ pub async fn by_hand(w: &World, identity: &str) -> (Context, Promotion) {
                 allow_file_repositories: false,
             },
         },
+        written: Default::default(),
     };
     let promotion = w.promotions().get("web-prod").await.expect("promotion");
     (ctx, promotion)

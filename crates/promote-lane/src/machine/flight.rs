@@ -6,8 +6,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use promote_api::{Phase, PromotionRecord, PromotionResult, RecordKind};
 use promote_argocd::{HealthStatus, SyncStatus};
 
+use std::time::Duration;
+
 use super::{Lane, Verdict};
+use crate::health::{HealthCheck, describe_attempt};
 use crate::observation::{AppView, GitView};
+use crate::plan::ProbeRequest;
 use crate::record::{REJECTED_LIMIT, elapsed, kind_word, short};
 
 impl Lane<'_> {
@@ -90,6 +94,7 @@ impl Lane<'_> {
             phase: Phase::Promoting,
             message,
             write: Some(request),
+            probe: None,
             requeue: self.timing.active,
         }
     }
@@ -132,14 +137,22 @@ impl Lane<'_> {
             record.synced_at = Some(Time(self.now));
         }
         if synced && healthy {
-            record.healthy_at = Some(Time(self.now));
+            if record.healthy_at.is_none() {
+                record.healthy_at = Some(Time(self.now));
+            }
             let message = format!(
                 "{} {} is synced and healthy in {dst} ({})",
                 kind_word(record.kind),
                 record.version,
                 short(commit)
             );
-            return self.close(record, PromotionResult::Succeeded, message, false);
+            // A promotion is also verified by the health URL; a rollback or a pin restores a
+            // known version and needs only Argo CD's word.
+            let check = spec.verification.health.as_ref();
+            match check.filter(|_| record.kind == RecordKind::Promotion) {
+                None => return self.close(record, PromotionResult::Succeeded, message, false),
+                Some(check) => return self.probe(record, check, message, overdue),
+            }
         }
         if overdue && spec.suspend {
             let message = format!(
@@ -160,6 +173,10 @@ impl Lane<'_> {
             );
             return self.fail_verification(record, message);
         }
+        // Passing answers count only while the target stays synced and healthy.
+        if let Some(evidence) = record.verification.as_mut() {
+            evidence.consecutive = 0;
+        }
         let phase = if synced {
             Phase::Verifying
         } else {
@@ -173,6 +190,63 @@ impl Lane<'_> {
         );
         self.status.last_promotion = Some(record);
         Verdict::wait(phase, message, self.timing.active)
+    }
+
+    /// Synced and healthy: the health URL decides. Verified after enough consecutive passing
+    /// answers; failed when the timeout passes first; otherwise probed again when due.
+    fn probe(
+        &mut self,
+        record: PromotionRecord,
+        check: &HealthCheck,
+        synced: String,
+        overdue: bool,
+    ) -> Verdict {
+        let evidence = record.verification.as_ref();
+        let passed = evidence.map_or(0, |e| e.consecutive);
+        let last = evidence.and_then(|e| e.attempts.last());
+        let tally = format!(
+            "{passed} of {} consecutive passing answers",
+            check.successes
+        );
+        if passed >= check.successes {
+            let message = format!("{synced}, and {} answered {tally}", check.url);
+            return self.close(record, PromotionResult::Succeeded, message, false);
+        }
+        let last_words = last.map_or_else(|| "no answer yet".to_owned(), describe_attempt);
+        if overdue {
+            let message = format!(
+                "{synced}, but {} did not pass within {}: {tally}, last {last_words}",
+                check.url, self.obs.spec.verification.timeout.text
+            );
+            return self.fail_verification(record, message);
+        }
+        let due_in = last.map_or(Duration::ZERO, |a| {
+            check
+                .interval
+                .value
+                .saturating_sub(elapsed(self.now, a.at.0))
+        });
+        let message = format!(
+            "{synced}; probing {}: {tally}, last {last_words}",
+            check.url
+        );
+        self.status.last_promotion = Some(record);
+        Verdict {
+            phase: Phase::Verifying,
+            message,
+            write: None,
+            probe: due_in.is_zero().then(|| ProbeRequest {
+                url: check.url.clone(),
+                expect_body: check.expect_body.clone(),
+                ca_bundle: check.ca_bundle.clone(),
+                timeout: check.probe_timeout(),
+            }),
+            requeue: if due_in.is_zero() {
+                check.interval.value
+            } else {
+                due_in
+            },
+        }
     }
 
     /// Verification failed: reject the version and, when asked, write every promoted field's

@@ -12,7 +12,7 @@ use promote_api::conditions::reasons;
 use promote_api::{Phase, PromotionRecord, PromotionResult, PromotionStatus, RecordKind};
 
 use crate::observation::{Failure, Observation};
-use crate::plan::{Note, Timing, WriteFrom, WriteRequest};
+use crate::plan::{Note, ProbeRequest, Timing, WriteFrom, WriteRequest};
 use crate::record::{finish, kind_word, push_history};
 
 /// A lane whose reads fail is looked at again no sooner than this.
@@ -24,6 +24,7 @@ pub(crate) struct Verdict {
     pub(crate) phase: Phase,
     pub(crate) message: String,
     pub(crate) write: Option<WriteRequest>,
+    pub(crate) probe: Option<ProbeRequest>,
     pub(crate) requeue: Duration,
 }
 
@@ -33,6 +34,7 @@ impl Verdict {
             phase,
             message,
             write: None,
+            probe: None,
             requeue,
         }
     }
@@ -136,6 +138,7 @@ impl Lane<'_> {
             phase: Phase::Promoting,
             message,
             write: Some(request),
+            probe: None,
             requeue: self.timing.active,
         }
     }
