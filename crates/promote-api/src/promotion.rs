@@ -239,6 +239,15 @@ pub struct Approval {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 4096))]
     pub note: Option<String>,
+    /// Promote `version` although it is rejected (it failed verification, or a person
+    /// replaced it in the target). Only an approval the operator sees after the rejection
+    /// counts, so a version that fails again is not retried by the same approval.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_rejected: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Conditions the source environment must meet before a version moves.

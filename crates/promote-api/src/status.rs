@@ -188,6 +188,9 @@ pub struct ObservedApproval {
     /// The approval's note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The approval allows a rejected version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_rejected: bool,
     /// When the operator first saw this approval.
     pub observed_at: Time,
 }

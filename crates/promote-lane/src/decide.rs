@@ -113,6 +113,7 @@ fn observed_approval(obs: &Observation) -> Option<ObservedApproval> {
         && seen.approved_by == a.approved_by
         && seen.approved_at == a.approved_at
         && seen.note == a.note
+        && seen.allow_rejected == a.allow_rejected
     {
         return Some(seen.clone());
     }
@@ -134,6 +135,7 @@ fn observed_approval(obs: &Observation) -> Option<ObservedApproval> {
         approved_by: a.approved_by.clone(),
         approved_at: a.approved_at.clone(),
         note: a.note.clone(),
+        allow_rejected: a.allow_rejected,
         observed_at: Time(observed_at),
     })
 }

@@ -242,3 +242,72 @@ fn a_health_url_is_checked_when_the_spec_is_read() {
     let e = LaneSpec::parse(&spec, &Admission::default()).expect_err("body without URL");
     assert_eq!(e.field, "spec.verification.healthUrl");
 }
+
+#[test]
+fn a_rejected_version_moves_again_only_on_an_approval_that_says_so() {
+    // Manual lane: sha-b approved, committed, and its health URL never passes: rolled back.
+    let mut w = World::new("sha-b", "sha-a").approve("sha-b");
+    w.spec.verification = with_health(json!({})).verification;
+    let d = w.decide();
+    let (status, _) = after_write(
+        &d,
+        WriteResult::Committed {
+            commit: "c0ffee".repeat(6) + "c0ff",
+        },
+        at(T0),
+    );
+    w.previous = status;
+    w.now = T0 + 130;
+    w.target = vec!["sha-b".into()];
+    w.in_flight_synced = Some(true);
+    w.target_app = app("web-app-prod", "Synced", "c0ffee", "Healthy", true, "sha-b");
+    let d = w.decide();
+    let (status, _) = after_write(
+        &d,
+        WriteResult::Committed {
+            commit: "c2".repeat(20),
+        },
+        at(w.now),
+    );
+    w.previous = status;
+    w.now += 5;
+    w.target = vec!["sha-a".into()];
+    w.target_app = app("web-app-prod", "Synced", "c2", "Healthy", true, "sha-a");
+    let d = w.decide();
+    assert_eq!(phase(&d), Phase::RolledBack);
+    assert_eq!(d.status.rejected_versions, ["sha-b"]);
+
+    // The old approval, or a new one that does not say so: nothing moves, and the message
+    // names the way.
+    let mut w = w.next(&d, 60);
+    w = w.approve("sha-b");
+    let d = w.decide();
+    assert_eq!(d.action, Action::None);
+    let message = d.status.message.clone().expect("message");
+    assert!(message.contains("--allow-rejected"), "{message}");
+
+    // An approval that allows the rejection, seen after it: the promotion starts again.
+    let mut w = w.next(&d, 60);
+    w.spec.approval = Some(
+        serde_json::from_value(json!({"version": "sha-b", "approvedBy": "oncall-lead",
+                                      "note": "the health endpoint is fixed", "allowRejected": true}))
+        .expect("approval"),
+    );
+    let d = w.decide();
+    let Action::Write(write) = &d.action else {
+        panic!(
+            "the approved rejected version is written: {:?}",
+            d.status.message
+        )
+    };
+    assert_eq!(write.values, ["sha-b"]);
+    assert_eq!(write.approved_by.as_deref(), Some("oncall-lead"));
+
+    // The same approval does not start it again once it failed a second time.
+    let mut auto = World::new("sha-b", "sha-a").auto();
+    auto.previous = d.status.clone();
+    auto.previous.last_promotion = None;
+    auto.spec.approval = w.spec.approval.clone();
+    let d = auto.decide();
+    assert_eq!(d.action, Action::None, "never by Auto");
+}

@@ -60,17 +60,19 @@ pub fn approve(
     by: Option<&str>,
     now: Timestamp,
     note: Option<&str>,
+    allow_rejected: bool,
 ) -> Result<Value, Failure> {
     let approval = Approval {
         version: version.to_owned(),
         approved_by: by.map(str::to_owned),
         approved_at: Some(Time(now)),
         note: note.map(str::to_owned),
+        allow_rejected,
     };
     let mut value =
         serde_json::to_value(&approval).map_err(|e| Failure::error(format!("approval: {e}")))?;
     if let Value::Object(map) = &mut value {
-        for key in ["approvedBy", "note"] {
+        for key in ["approvedBy", "note", "allowRejected"] {
             map.entry(key).or_insert(Value::Null);
         }
     }
@@ -145,7 +147,7 @@ mod tests {
     fn the_approval_patch_is_whole_and_conditional() {
         let p = promotion(Some("sha-2"));
         let now: Timestamp = "2026-12-01T10:00:00Z".parse().expect("time");
-        let patch = approve(&p, "sha-2", Some("alice"), now, None).expect("patch");
+        let patch = approve(&p, "sha-2", Some("alice"), now, None, false).expect("patch");
         assert_eq!(
             patch,
             json!({
@@ -155,9 +157,12 @@ mod tests {
                     "approvedBy": "alice",
                     "approvedAt": "2026-12-01T10:00:00Z",
                     "note": null,
+                    "allowRejected": null,
                 }},
             })
         );
+        let patch = approve(&p, "sha-2", None, now, Some("fixed"), true).expect("patch");
+        assert_eq!(patch["spec"]["approval"]["allowRejected"], json!(true));
         assert_eq!(pin(None), json!({"spec": {"pin": null}}));
         assert_eq!(suspend(true), json!({"spec": {"suspend": true}}));
     }

@@ -102,6 +102,10 @@ pub struct ApproveArgs {
     /// Approve VERSION even though it is not the source's current version.
     #[arg(long)]
     pub force: bool,
+    /// Promote VERSION although it was rejected (it failed verification, or a person
+    /// replaced it in the target); without this a rejected version never moves again.
+    #[arg(long)]
+    pub allow_rejected: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -260,6 +264,7 @@ async fn approve(args: ApproveArgs) -> Result<String, Failure> {
             who.as_ref().map(|(w, _)| w.as_str()),
             Timestamp::now(),
             args.note.as_deref(),
+            args.allow_rejected,
         )?;
         match patch(&api, name, &body).await {
             Err(f) if f.code == error::EXIT_CONFLICT && attempt < APPROVE_ATTEMPTS => continue,

@@ -60,7 +60,9 @@ impl Lane<'_> {
         if let Some(held) = self.held(source_version, target_version) {
             return held;
         }
-        if self.status.rejected_versions.contains(source_version) {
+        if self.status.rejected_versions.contains(source_version)
+            && !self.rejection_overridden(source_version)
+        {
             let rolled_back =
                 self.status.last_promotion.as_ref().is_some_and(|r| {
                     r.kind == RecordKind::Rollback && &r.version == target_version
@@ -72,7 +74,8 @@ impl Lane<'_> {
                     Phase::Gated
                 },
                 format!(
-                    "{source_version} is rejected (it failed verification in {dst_env}, or a person replaced it there); it is not promoted again automatically (pin it to force it, or ship a new version)"
+                    "{source_version} is rejected (it failed verification in {dst_env}, or a person replaced it there); it is not promoted again automatically: ship a new version, pin it, or approve it anew allowing the rejection: {} --allow-rejected",
+                    approve_hint(&obs.key, source_version)
                 ),
                 self.timing.idle,
             );
@@ -193,6 +196,35 @@ impl Lane<'_> {
             .approval
             .as_ref()
             .is_some_and(|a| a.version == version && a.observed_at.0 > t.0)
+    }
+
+    /// A person approved the rejected `version` again, saying so (`allowRejected`), after it
+    /// was rejected; never with trigger Auto.
+    fn rejection_overridden(&self, version: &str) -> bool {
+        if self.obs.spec.trigger != Trigger::Manual
+            || !self
+                .obs
+                .spec
+                .approval
+                .as_ref()
+                .is_some_and(|a| a.allow_rejected)
+        {
+            return false;
+        }
+        let rejected_at = std::iter::once(self.status.last_promotion.as_ref())
+            .flatten()
+            .chain(self.status.history.iter())
+            .filter(|r| r.version == version && r.result != PromotionResult::Running)
+            .find_map(|r| r.finished_at.clone());
+        match rejected_at {
+            Some(at) => self.approved_since(version, &at),
+            // The rejection is older than the history: any explicit approval is newer.
+            None => self
+                .status
+                .approval
+                .as_ref()
+                .is_some_and(|a| a.version == version),
+        }
     }
 
     /// Why the source version may not move yet, and how long until it may (for soak time).

@@ -210,6 +210,12 @@ impl Lane<'_> {
     ) -> Verdict {
         finish(&mut record, result, self.now, &message);
         push_history(&mut self.status.history, &record);
+        if result == PromotionResult::Succeeded && record.kind == RecordKind::Promotion {
+            // Approved over its rejection and verified this time.
+            self.status
+                .rejected_versions
+                .retain(|v| *v != record.version);
+        }
         self.notes.push(Note {
             warning,
             reason: match result {
