@@ -123,6 +123,21 @@ pub struct PromotionSpec {
     /// Stop acting on the lane: nothing is committed while suspended; status is still reported.
     #[serde(default)]
     pub suspend: bool,
+
+    /// The lane this one follows, in the same namespace (dev → stage before stage → prod):
+    /// a version moves only once that lane promoted it and verified it, and never a version
+    /// that lane rejected. Pins and rollbacks are not held back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<LaneRef>,
+}
+
+/// Another Promotion in the same namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LaneRef {
+    /// Its name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
 }
 
 fn default_fields() -> Vec<String> {

@@ -8,7 +8,7 @@ use promote_api::conditions::reasons;
 use promote_api::{ApplicationRef, CREDENTIALS_LABEL, Promotion, PromotionResult, RecordKind};
 use promote_argocd::Application;
 use promote_git::{Credentials, GitError, HeadCheck, RemoteSpec};
-use promote_lane::{AppView, Failure, GitView, LaneSpec, Observation};
+use promote_lane::{AppView, Failure, GitView, LaneSpec, Observation, Upstream};
 use tracing::instrument;
 
 use crate::context::Context;
@@ -39,9 +39,10 @@ pub struct Observed {
 #[instrument(skip_all, fields(promotion = %key))]
 pub async fn observe(ctx: &Context, promotion: &Promotion, spec: LaneSpec, key: &str) -> Observed {
     let namespace = promotion.metadata.namespace.clone().unwrap_or_default();
-    let (source_app, target_app) = tokio::join!(
+    let (source_app, target_app, upstream) = tokio::join!(
         read_application(ctx, spec.source.application.as_ref()),
         read_application(ctx, spec.target.application.as_ref()),
+        read_upstream(ctx, &namespace, spec.after.as_deref()),
     );
     let remote = remote_spec(ctx, &namespace, &spec).await;
     let previous = promotion.status.clone().unwrap_or_default();
@@ -59,6 +60,7 @@ pub async fn observe(ctx: &Context, promotion: &Promotion, spec: LaneSpec, key: 
             git,
             source_app,
             target_app,
+            upstream,
         },
         remote: remote.ok(),
     }
@@ -88,6 +90,26 @@ async fn read_application(ctx: &Context, reference: Option<&ApplicationRef>) -> 
         Err(e) => AppView::Error(Failure::transient(
             reasons::APPLICATION_NOT_FOUND,
             format!("cannot read Application {name}: {e}"),
+        )),
+    }
+}
+
+/// The upstream lane's status (`spec.after`), read from the API server: a lane gated on it
+/// must see the verdict the upstream reached, not a cached copy from before it.
+async fn read_upstream(ctx: &Context, namespace: &str, name: Option<&str>) -> Upstream {
+    let Some(name) = name else {
+        return Upstream::NotConfigured;
+    };
+    let api: Api<Promotion> = Api::namespaced(ctx.client.clone(), namespace);
+    match api.get_opt(name).await {
+        Ok(Some(p)) => Upstream::Found {
+            name: name.to_owned(),
+            status: Box::new(p.status.unwrap_or_default()),
+        },
+        Ok(None) => Upstream::Missing(format!("{namespace}/{name}")),
+        Err(e) => Upstream::Error(Failure::transient(
+            reasons::API_ERROR,
+            format!("cannot read Promotion {namespace}/{name}: {e}"),
         )),
     }
 }

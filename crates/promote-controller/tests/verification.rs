@@ -4,81 +4,10 @@
 
 mod world;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 use promote_api::{Phase, PromotionResult};
 use serde_json::json;
+use world::health::{Mode, serve};
 use world::*;
-
-/// How the health endpoint answers.
-#[derive(Clone, Copy)]
-enum Mode {
-    /// 503 for the first N requests, then 200 with "ok".
-    FailFirst(u32),
-    /// 500 every time.
-    AlwaysFail,
-    /// Accepts the request and never answers.
-    Hang,
-    /// Redirects to another host.
-    RedirectAway,
-}
-
-struct Health {
-    mode: Mode,
-    hits: AtomicU32,
-}
-
-/// Serves `/health` on loopback; the address and the request counter.
-async fn serve(mode: Mode) -> (SocketAddr, Arc<Health>) {
-    let state = Arc::new(Health {
-        mode,
-        hits: AtomicU32::new(0),
-    });
-    let app = Router::new()
-        .route("/health", get(health))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, state)
-}
-
-async fn health(State(h): State<Arc<Health>>) -> (StatusCode, [(&'static str, String); 1], String) {
-    let n = h.hits.fetch_add(1, Ordering::SeqCst);
-    match h.mode {
-        Mode::FailFirst(k) if n < k => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [("x-probe", n.to_string())],
-            "starting".into(),
-        ),
-        Mode::FailFirst(_) => (
-            StatusCode::OK,
-            [("x-probe", n.to_string())],
-            "status: ok".into(),
-        ),
-        Mode::AlwaysFail => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [("x-probe", n.to_string())],
-            "broken".into(),
-        ),
-        Mode::Hang => std::future::pending().await,
-        Mode::RedirectAway => (
-            StatusCode::FOUND,
-            [("location", "http://198.51.100.7/health".to_owned())],
-            String::new(),
-        ),
-    }
-}
 
 async fn auto_lane(w: &World, url: &str, timeout: &str) {
     w.create_promotion(
@@ -130,11 +59,7 @@ async fn a_health_url_that_fails_three_times_then_passes_verifies_the_promotion(
             .as_deref()
             .is_some_and(|e| e.contains("503"))
     );
-    assert_eq!(
-        health.hits.load(Ordering::SeqCst),
-        6,
-        "no probe after the verdict"
-    );
+    assert_eq!(health.hits(), 6, "no probe after the verdict");
     assert!(
         s.message
             .as_deref()
@@ -224,10 +149,7 @@ async fn a_health_url_that_never_answers_times_out_and_rolls_back() {
             .is_some_and(|e| e.contains("no answer within 1s")),
         "{last:?}"
     );
-    assert!(
-        health.hits.load(Ordering::SeqCst) >= 1,
-        "the endpoint was asked"
-    );
+    assert!(health.hits() >= 1, "the endpoint was asked");
     op.stop().await;
     w.finish().await;
 }

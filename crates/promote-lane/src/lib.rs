@@ -31,7 +31,7 @@ mod spec;
 mod views;
 
 pub use decide::{decide, invalid_spec};
-pub use observation::{AppView, Failure, GitView, Observation};
+pub use observation::{AppView, Failure, GitView, Observation, Upstream};
 pub use plan::{
     Effect, EffectOutcome, Note, Plan, ProbeRequest, Report, Requeue, SyncResult, Timing,
     WriteFrom, WriteRequest, WriteResult,

@@ -26,6 +26,26 @@ pub struct Observation {
     pub source_app: AppView,
     /// The target environment's Application.
     pub target_app: AppView,
+    /// The upstream lane named by `spec.after`.
+    pub upstream: Upstream,
+}
+
+/// The upstream lane (`spec.after`) as observed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upstream {
+    /// The lane follows no other.
+    NotConfigured,
+    /// The named Promotion does not exist.
+    Missing(String),
+    /// Its name and status.
+    Found {
+        /// Its name.
+        name: String,
+        /// Its status.
+        status: Box<PromotionStatus>,
+    },
+    /// It could not be read.
+    Error(Failure),
 }
 
 /// The release values files as read at the branch tip.

@@ -32,6 +32,8 @@ pub struct LaneSpec {
     pub pin: Option<String>,
     /// Nothing is committed while set.
     pub suspend: bool,
+    /// The lane (in the same namespace) whose verified promotions this one waits for.
+    pub after: Option<String>,
 }
 
 /// Where the release files live.
@@ -229,6 +231,7 @@ impl LaneSpec {
             },
             pin,
             suspend: spec.suspend,
+            after: after(spec)?,
         })
     }
 
@@ -236,6 +239,29 @@ impl LaneSpec {
     pub fn pinned(&self) -> Option<&str> {
         self.pin.as_deref()
     }
+}
+
+fn after(spec: &PromotionSpec) -> Result<Option<String>, SpecError> {
+    let Some(lane) = &spec.after else {
+        return Ok(None);
+    };
+    let name = lane.name.trim();
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !name.starts_with(['-', '.'])
+        && !name.ends_with(['-', '.']);
+    if !valid {
+        return Err(error(
+            "spec.after.name",
+            SpecErrorKind::NotAllowed,
+            format!("{name:?} is not the name of a Promotion"),
+            "name the upstream Promotion in this namespace, such as web-stage",
+        ));
+    }
+    Ok(Some(name.to_owned()))
 }
 
 fn repository(spec: &PromotionSpec, admission: &Admission) -> Result<RepositorySpec, SpecError> {

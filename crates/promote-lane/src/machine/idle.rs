@@ -9,9 +9,13 @@ use promote_api::{Phase, PromotionResult, RecordKind, Trigger};
 use promote_argocd::{HealthStatus, SyncStatus};
 
 use super::{Lane, Verdict};
-use crate::observation::AppView;
+use crate::observation::{AppView, Upstream};
 use crate::plan::Note;
 use crate::record::{REJECTED_LIMIT, elapsed, short};
+
+/// How often a lane gated on its upstream lane looks again (the upstream's status does not
+/// wake it).
+const CHAIN_POLL: Duration = Duration::from_secs(5);
 
 impl Lane<'_> {
     /// Nothing in flight: decides whether a version moves now.
@@ -110,6 +114,10 @@ impl Lane<'_> {
                 }
             },
         };
+        if let Some(message) = self.upstream_gate(source_version) {
+            // The upstream lane's status changes do not wake this one: look again soon.
+            return Verdict::wait(Phase::Gated, message, self.timing.active.max(CHAIN_POLL));
+        }
         if let Some((message, wait)) = self.gate(source) {
             return Verdict::wait(
                 Phase::Gated,
@@ -225,6 +233,51 @@ impl Lane<'_> {
                 .as_ref()
                 .is_some_and(|a| a.version == version),
         }
+    }
+
+    /// Why `version` may not move yet because of the upstream lane (`spec.after`): it must
+    /// have promoted the version and verified it, and not rejected it since.
+    fn upstream_gate(&self, version: &str) -> Option<String> {
+        let after = self.obs.spec.after.as_deref()?;
+        let status = match &self.obs.upstream {
+            Upstream::NotConfigured => return None,
+            Upstream::Missing(name) => {
+                return Some(format!(
+                    "gate: the upstream lane {name} (spec.after) does not exist"
+                ));
+            }
+            Upstream::Error(f) => {
+                return Some(format!(
+                    "gate: cannot read the upstream lane {after}: {}",
+                    f.message
+                ));
+            }
+            Upstream::Found { status, .. } => status,
+        };
+        if status.rejected_versions.iter().any(|v| v == version) {
+            return Some(format!(
+                "gate: {version} was rejected by the upstream lane {after} (it failed verification there, or was replaced); it does not move on"
+            ));
+        }
+        let verified = std::iter::once(status.last_promotion.as_ref())
+            .flatten()
+            .chain(status.history.iter())
+            .any(|r| {
+                r.kind == RecordKind::Promotion
+                    && r.version == version
+                    && r.result == PromotionResult::Succeeded
+            });
+        if verified {
+            return None;
+        }
+        let state = match (status.phase, status.message.as_deref()) {
+            (Some(phase), Some(m)) => format!("{phase}: {m}"),
+            (Some(phase), None) => phase.to_string(),
+            _ => "no status yet".to_owned(),
+        };
+        Some(format!(
+            "gate: the upstream lane {after} has not promoted and verified {version} yet ({after} is {state})"
+        ))
     }
 
     /// Why the source version may not move yet, and how long until it may (for soak time).

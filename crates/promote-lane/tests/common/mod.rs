@@ -10,7 +10,7 @@ use promote_api::{Phase, PromotionSpec, PromotionStatus, Trigger, conditions};
 use promote_argocd::Application;
 use promote_lane::{
     Admission, AppView, Effect, EffectOutcome, GitView, LaneSpec, Note, Observation, Plan, Requeue,
-    Timing, WriteRequest, WriteResult, decide,
+    Timing, Upstream, WriteRequest, WriteResult, decide,
 };
 use serde_json::json;
 
@@ -129,6 +129,7 @@ pub struct World {
     pub target_changed_by: Option<String>,
     pub source_app: AppView,
     pub target_app: AppView,
+    pub upstream: Upstream,
 }
 
 impl World {
@@ -145,6 +146,7 @@ impl World {
             target_changed_by: None,
             source_app: app("web-app-dev", "Synced", TIP, "Healthy", false, dev),
             target_app: app("web-app-prod", "Synced", TIP, "Healthy", true, prod),
+            upstream: Upstream::NotConfigured,
         }
     }
 
@@ -165,6 +167,7 @@ impl World {
             }),
             source_app: self.source_app.clone(),
             target_app: self.target_app.clone(),
+            upstream: self.upstream.clone(),
         }
     }
 
