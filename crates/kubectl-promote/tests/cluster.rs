@@ -387,6 +387,38 @@ async fn pin_unpin_suspend_and_resume_set_the_spec() {
 }
 
 #[tokio::test]
+async fn reset_asks_for_a_new_reset_each_time() {
+    let w = World::start("plugin-reset").await;
+    w.create("web", Some(awaiting())).await;
+    let out = ok(&w.run(&["reset", "web"]).await);
+    assert!(
+        out.contains("reset of dev to prod's version requested (id "),
+        "{out}"
+    );
+    let first = w.read("web").await.spec.reset.expect("spec.reset");
+    assert!(first.requested_at.is_some());
+    assert!(first.requested_by.is_some(), "the kubeconfig names a user");
+    assert!(out.contains(&first.id), "{out}");
+    // Another request is another id, so the operator acts on it again.
+    let next = wait_for_new_id(&w, &first.id).await;
+    assert_ne!(next, first.id);
+    let missing = w.run(&["reset", "nope"]).await;
+    assert_eq!(missing.status.code(), Some(4));
+}
+
+/// Asks again until the id differs (ids are milliseconds; two calls can share one).
+async fn wait_for_new_id(w: &World, old: &str) -> String {
+    for _ in 0..20 {
+        ok(&w.run(&["reset", "web"]).await);
+        let id = w.read("web").await.spec.reset.expect("spec.reset").id;
+        if id != old {
+            return id;
+        }
+    }
+    panic!("every reset request got id {old}");
+}
+
+#[tokio::test]
 async fn history_is_a_table_newest_first() {
     let w = World::start("plugin-history").await;
     w.create("web", Some(awaiting())).await;

@@ -56,9 +56,11 @@ pub mod reasons {
     pub const API_ERROR: &str = "KubernetesAPIError";
     pub const CHANGED_OUTSIDE: &str = "ChangedOutsidePromote";
     pub const IDLE: &str = "Idle";
+    pub const RESET: &str = "Reset";
+    pub const RESET_REFUSED: &str = "ResetRefused";
 
     /// Every reason above; `docs/troubleshooting.md` explains each one.
-    pub const ALL: [&str; 26] = [
+    pub const ALL: [&str; 28] = [
         IN_SYNC,
         AWAITING_APPROVAL,
         GATED,
@@ -85,6 +87,8 @@ pub mod reasons {
         API_ERROR,
         CHANGED_OUTSIDE,
         IDLE,
+        RESET,
+        RESET_REFUSED,
     ];
 }
 

@@ -129,6 +129,29 @@ pub struct PromotionSpec {
     /// that lane rejected. Pins and rollbacks are not held back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<LaneRef>,
+
+    /// Ask for the source to be reset to the target's current release fields (dev to the
+    /// prod baseline), written as one commit to the source's release file and verified on
+    /// the source's Application. Acted on once per `id`; refused while a promotion is in
+    /// flight. Set with `kubectl promote reset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetRequest>,
+}
+
+/// A request to reset the source to the target's release fields.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetRequest {
+    /// A new value for each request (`kubectl promote reset` uses the time).
+    #[schemars(length(min = 1, max = 64))]
+    pub id: String,
+    /// Who asked; recorded in the commit and the history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub requested_by: Option<String>,
+    /// When it was asked (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }
 
 /// Another Promotion in the same namespace.

@@ -58,6 +58,11 @@ pub struct PromotionStatus {
     #[schemars(length(max = 50))]
     pub rejected_versions: Vec<String>,
 
+    /// The id of the last `spec.reset` request acted on (carried out, found unneeded, or
+    /// refused); a request with this id is not acted on again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset_id: Option<String>,
+
     /// Ready, Drifted, PolicyCompliant, Promoting, Verified and Stalled, each with the
     /// generation it was computed from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -291,6 +296,9 @@ pub enum RecordKind {
     Promotion,
     /// The previous version was written back after a failed verification, or a pin.
     Rollback,
+    /// The target's version was written back into the source (`spec.reset`: dev reset to
+    /// the prod baseline).
+    Reset,
 }
 
 /// How a promotion ended, or that it is still running.

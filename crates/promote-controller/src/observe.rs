@@ -208,14 +208,19 @@ async fn read_git(
         Some(rev) => read(&spec.source.values_file, Some(rev)).await.ok(),
         None => None,
     };
-    let in_flight = previous
+    let running = previous
         .last_promotion
         .as_ref()
-        .filter(|r| r.result == PromotionResult::Running)
-        .and_then(|r| r.commit.clone());
+        .filter(|r| r.result == PromotionResult::Running);
+    let in_flight = running.and_then(|r| r.commit.clone());
+    // A reset writes the source, so the source's Application is the one that must sync.
+    let written_app = match running.map(|r| r.kind) {
+        Some(RecordKind::Reset) => source_app,
+        _ => target_app,
+    };
     let in_flight_synced = match (
         in_flight,
-        target_app.app().and_then(|a| a.synced_revision_for(url)),
+        written_app.app().and_then(|a| a.synced_revision_for(url)),
     ) {
         (Some(commit), Some(synced)) if commit == synced => Some(true),
         (Some(commit), Some(synced)) => Some(

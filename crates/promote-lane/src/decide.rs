@@ -27,6 +27,7 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
         last_promotion: prev.last_promotion.clone(),
         history: prev.history.clone(),
         rejected_versions: prev.rejected_versions.clone(),
+        last_reset_id: prev.last_reset_id.clone(),
         approval: observed_approval(obs),
         ..PromotionStatus::default()
     };
@@ -191,6 +192,7 @@ pub fn invalid_spec(
             last_promotion: previous.last_promotion.clone(),
             history: previous.history.clone(),
             rejected_versions: previous.rejected_versions.clone(),
+            last_reset_id: previous.last_reset_id.clone(),
             approval: previous.approval.clone(),
             ..PromotionStatus::default()
         },

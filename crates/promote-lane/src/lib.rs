@@ -38,6 +38,6 @@ pub use plan::{
 };
 pub use record::short;
 pub use spec::{
-    Admission, GateSpec, LaneSpec, RepositorySpec, Side, SpecError, SpecErrorKind,
+    Admission, GateSpec, LaneSpec, RepositorySpec, ResetSpec, Side, SpecError, SpecErrorKind,
     VerificationSpec, Written,
 };

@@ -31,6 +31,7 @@ pub(crate) fn kind_word(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Promotion => "promotion",
         RecordKind::Rollback => "rollback",
+        RecordKind::Reset => "reset",
     }
 }
 

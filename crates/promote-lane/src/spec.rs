@@ -34,6 +34,17 @@ pub struct LaneSpec {
     pub suspend: bool,
     /// The lane (in the same namespace) whose verified promotions this one waits for.
     pub after: Option<String>,
+    /// A request to reset the source to the target's release fields: its id and who asked.
+    pub reset: Option<ResetSpec>,
+}
+
+/// A reset request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetSpec {
+    /// The request's id; acted on once.
+    pub id: String,
+    /// Who asked.
+    pub requested_by: Option<String>,
 }
 
 /// Where the release files live.
@@ -232,6 +243,21 @@ impl LaneSpec {
             pin,
             suspend: spec.suspend,
             after: after(spec)?,
+            reset: match &spec.reset {
+                None => None,
+                Some(r) if r.id.trim().is_empty() => {
+                    return Err(error(
+                        "spec.reset.id",
+                        SpecErrorKind::Empty,
+                        "the reset request has no id".to_owned(),
+                        "give each request a new id, or use kubectl promote reset",
+                    ));
+                }
+                Some(r) => Some(ResetSpec {
+                    id: r.id.trim().to_owned(),
+                    requested_by: r.requested_by.clone(),
+                }),
+            },
         })
     }
 

@@ -1,6 +1,6 @@
 //! The cluster verbs: `get`, `describe`, `history` read Promotions, `diff` previews a
-//! promotion through the git engine; `approve`, `pin`, `unpin`, `suspend`, `resume` change
-//! their spec with merge patches. Each reads the object first, so
+//! promotion through the git engine; `approve`, `pin`, `unpin`, `suspend`, `resume`, `reset`
+//! change their spec with merge patches. Each reads the object first, so
 //! a missing one exits 4 and a change that is already in place is not sent again.
 
 mod connect;
@@ -56,6 +56,13 @@ pub enum ClusterCommand {
     Resume(NameArgs),
     /// The lane's promotions and rollbacks (status.history), newest first.
     History(NameArgs),
+    /// Reset the source to the target's version (dev to the prod baseline): sets spec.reset.
+    ///
+    /// The operator writes the target's release fields into the source's release file as one
+    /// commit and verifies it on the source's Application; it refuses while a promotion is in
+    /// flight (ask again once it finished). Each call is a new request with its own id;
+    /// requestedBy is your identity as for approve.
+    Reset(NameArgs),
     /// What promoting now would change in the target's release file, as a unified diff.
     ///
     /// Reads the source's version (or the pin) and the target file at the newest tip of the
@@ -156,6 +163,7 @@ async fn dispatch(command: ClusterCommand) -> Result<String, Failure> {
             Ok(views::history_table(&p)
                 .unwrap_or_else(|| format!("promotion {} has no history yet\n", p.name_any())))
         }
+        ClusterCommand::Reset(args) => reset(args).await,
         ClusterCommand::Diff(args) => {
             let (conn, p) = fetch(&args).await?;
             diff::diff(&conn, &p).await
@@ -288,6 +296,29 @@ async fn approve(args: ApproveArgs) -> Result<String, Failure> {
         }
         return Ok(text);
     }
+}
+
+async fn reset(args: NameArgs) -> Result<String, Failure> {
+    let (conn, p) = fetch(&args).await?;
+    let who = identity(&conn).await;
+    let now = Timestamp::now();
+    let id = format!("{}", now.as_millisecond());
+    let body = serde_json::json!({"spec": {"reset": {
+        "id": id,
+        "requestedBy": who.as_ref().map(|(w, _)| w.as_str()),
+        "requestedAt": now.to_string(),
+    }}});
+    patch(&api(&conn), &args.name, &body).await?;
+    let (src, dst) = (&p.spec.source.environment, &p.spec.target.environment);
+    let ns = if conn.namespace == conn.default_namespace {
+        String::new()
+    } else {
+        format!(" -n {}", conn.namespace)
+    };
+    Ok(format!(
+        "promotion {}: reset of {src} to {dst}'s version requested (id {id}); watch it with kubectl promote describe {}{ns}\n",
+        args.name, args.name
+    ))
 }
 
 /// One spec setting of the simple verbs.

@@ -8,11 +8,13 @@ use promote_argocd::{HealthStatus, SyncStatus};
 
 use std::time::Duration;
 
-use super::{Lane, Verdict};
+use super::{Lane, Verdict, written_side};
 use crate::health::{HealthCheck, describe_attempt};
 use crate::observation::{AppView, GitView};
+use crate::plan::Note;
 use crate::plan::ProbeRequest;
 use crate::record::{REJECTED_LIMIT, elapsed, kind_word, short};
+use promote_api::conditions::reasons;
 
 impl Lane<'_> {
     /// Carries the running record on.
@@ -23,8 +25,23 @@ impl Lane<'_> {
         source: &[String],
         target: &[String],
     ) -> Verdict {
+        if let Some(reset) = self.pending_reset() {
+            // Refused, not queued: the person asks again once this one finished.
+            self.status.last_reset_id = Some(reset.id.clone());
+            self.notes.push(Note {
+                warning: true,
+                reason: reasons::RESET_REFUSED,
+                message: format!(
+                    "reset {} refused: {} {} is in flight; request the reset again once it finished",
+                    reset.id,
+                    kind_word(record.kind),
+                    record.version
+                ),
+            });
+        }
         if let Some(pin) = self.obs.spec.pinned()
             && pin != record.version
+            && record.kind != RecordKind::Reset
         {
             let message = format!(
                 "{} {} superseded: spec.pin is {pin}",
@@ -56,7 +73,13 @@ impl Lane<'_> {
         source: &[String],
         target: &[String],
     ) -> Verdict {
-        let dst = &self.obs.spec.target.environment;
+        let dst = &written_side(&self.obs.spec, record.kind).environment;
+        // The file the record writes: the target's, or the source's for a reset.
+        let target = if record.kind == RecordKind::Reset {
+            source
+        } else {
+            target
+        };
         let previous = record.previous_version.clone().unwrap_or_default();
         let values = if target[0] == record.version {
             target.to_vec()
@@ -103,7 +126,7 @@ impl Lane<'_> {
     /// verification timeout.
     fn verify(&mut self, mut record: PromotionRecord, commit: &str, git: &GitView) -> Verdict {
         let spec = &self.obs.spec;
-        let dst = &spec.target.environment;
+        let dst = &written_side(spec, record.kind).environment;
         let timeout = spec.verification.timeout.value;
         let started = record
             .committed_at
@@ -112,7 +135,12 @@ impl Lane<'_> {
             .map_or(self.now, |t| t.0);
         let overdue = elapsed(self.now, started) > timeout;
 
-        let (synced, healthy, state) = match &self.obs.target_app {
+        let app = if record.kind == RecordKind::Reset {
+            &self.obs.source_app
+        } else {
+            &self.obs.target_app
+        };
+        let (synced, healthy, state) = match app {
             AppView::NotConfigured => (true, true, "no Application to verify".to_owned()),
             AppView::Missing(name) => (false, false, format!("Application {name} does not exist")),
             AppView::Error(f) => (false, false, f.message.clone()),

@@ -12,6 +12,7 @@ use super::{Lane, Verdict};
 use crate::observation::{AppView, Upstream};
 use crate::plan::Note;
 use crate::record::{REJECTED_LIMIT, elapsed, short};
+use crate::spec::ResetSpec;
 
 /// How often a lane gated on its upstream lane looks again (the upstream's status does not
 /// wake it).
@@ -31,6 +32,9 @@ impl Lane<'_> {
                 self.timing.idle,
             );
         }
+        if let Some(reset) = self.pending_reset() {
+            return self.start_reset(&reset, source, target);
+        }
         if let Some(pin) = spec.pinned() {
             if target_version == pin {
                 return Verdict::wait(
@@ -44,6 +48,7 @@ impl Lane<'_> {
         if source == target {
             let last = self.status.last_promotion.as_ref();
             let phase = match last {
+                Some(r) if r.kind == RecordKind::Reset => Phase::InSync,
                 Some(r)
                     if &r.version == target_version && r.result == PromotionResult::Succeeded =>
                 {
@@ -233,6 +238,31 @@ impl Lane<'_> {
                 .as_ref()
                 .is_some_and(|a| a.version == version),
         }
+    }
+
+    /// A reset of the source to the target's release fields: a commit to the source's file,
+    /// or nothing when the source already holds them. Acted on once per request id.
+    fn start_reset(&mut self, reset: &ResetSpec, source: &[String], target: &[String]) -> Verdict {
+        let spec = &self.obs.spec;
+        let (src, dst) = (&spec.source.environment, &spec.target.environment);
+        self.status.last_reset_id = Some(reset.id.clone());
+        if source == target {
+            let message = format!(
+                "reset {}: {src} already holds {dst}'s {}; nothing to write",
+                reset.id, target[0]
+            );
+            self.notes.push(Note {
+                warning: false,
+                reason: reasons::RESET,
+                message: message.clone(),
+            });
+            return Verdict::wait(Phase::InSync, message, self.timing.idle);
+        }
+        let by = reset
+            .requested_by
+            .clone()
+            .or_else(|| Some("unknown".to_owned()));
+        self.start(RecordKind::Reset, target.to_vec(), source, by)
     }
 
     /// Why `version` may not move yet because of the upstream lane (`spec.after`): it must

@@ -15,6 +15,15 @@ use crate::observation::{Failure, Observation};
 use crate::plan::{Note, ProbeRequest, Timing, WriteFrom, WriteRequest};
 use crate::record::{finish, kind_word, push_history};
 
+/// The side a record of `kind` writes: the target, or the source for a reset.
+pub(crate) fn written_side(spec: &crate::spec::LaneSpec, kind: RecordKind) -> &crate::spec::Side {
+    if kind == RecordKind::Reset {
+        &spec.source
+    } else {
+        &spec.target
+    }
+}
+
 /// A lane whose reads fail is looked at again no sooner than this.
 const RETRY_FLOOR: Duration = Duration::from_secs(10);
 
@@ -123,7 +132,7 @@ impl Lane<'_> {
             kind_word(kind),
             target[0],
             values[0],
-            spec.target.environment
+            written_side(spec, kind).environment
         );
         self.notes.push(Note {
             warning: false,
@@ -185,11 +194,13 @@ impl Lane<'_> {
                 WriteFrom::Values { label: "pin" }
             }
             RecordKind::Rollback => WriteFrom::Values { label: "rollback" },
+            RecordKind::Reset => WriteFrom::Values { label: "reset" },
         };
+        let side = written_side(spec, kind);
         WriteRequest {
             kind,
-            file: spec.target.values_file.clone(),
-            environment: spec.target.environment.clone(),
+            file: side.values_file.clone(),
+            environment: side.environment.clone(),
             from,
             version: values[0].clone(),
             previous,
@@ -198,6 +209,12 @@ impl Lane<'_> {
             approved_by,
             base_revision,
         }
+    }
+
+    /// The reset request not acted on yet, if any.
+    fn pending_reset(&self) -> Option<crate::spec::ResetSpec> {
+        let reset = self.obs.spec.reset.as_ref()?;
+        (self.status.last_reset_id.as_deref() != Some(reset.id.as_str())).then(|| reset.clone())
     }
 
     /// Ends the in-flight record with `result`, with an Event.
@@ -222,6 +239,7 @@ impl Lane<'_> {
                 PromotionResult::Succeeded if record.kind == RecordKind::Rollback => {
                     reasons::ROLLED_BACK
                 }
+                PromotionResult::Succeeded if record.kind == RecordKind::Reset => reasons::RESET,
                 PromotionResult::Succeeded => reasons::PROMOTED,
                 PromotionResult::Conflict => reasons::CONFLICT,
                 _ => reasons::FAILED,
@@ -229,6 +247,7 @@ impl Lane<'_> {
             message: message.clone(),
         });
         let phase = match (result, record.kind) {
+            (PromotionResult::Succeeded, RecordKind::Reset) => Phase::InSync,
             (PromotionResult::Succeeded, RecordKind::Rollback)
                 if self.obs.spec.pinned().is_none() =>
             {
