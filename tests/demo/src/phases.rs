@@ -25,7 +25,10 @@ impl PhaseWatch {
     /// seen from here on.
     pub async fn start(api: Api<Promotion>) -> Result<Self> {
         let config = watcher::Config::default().fields(&format!("metadata.name={PROMOTION}"));
-        let mut stream = watcher(api, config).applied_objects().boxed();
+        let mut stream = watcher(api, config)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
         let first = tokio::time::timeout(WAIT, stream.try_next())
             .await
             .with_context(|| format!("watching Promotion {PROMOTION}: nothing within {WAIT:?}"))?

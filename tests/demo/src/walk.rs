@@ -159,7 +159,7 @@ async fn approve(n: &mut Narrator, lab: &Lab) -> Result<()> {
         }
         None => {
             n.say(&format!(
-                "The kubectl plugin is not built (cargo build -p kubectl-promote builds it), so here is the\nsame change as a patch, as `kubectl promote approve {PROMOTION} {NEXT}` would send it:"
+                "The kubectl plugin kubectl-promote is not built (cargo build -p kubectl-promote builds it),\nso the approval is set with a merge patch, which the operator takes the same way as\n`kubectl promote approve {PROMOTION} {NEXT}`:"
             ));
             let patch = json!({"spec": {"approval": {
                 "version": NEXT, "approvedBy": "oncall-lead", "note": "fixes login"}}})
