@@ -117,13 +117,17 @@ fn record(version: &str, previous: &str, start: &str, end: &str, commit: &str) -
 
 /// A manual lane whose source moved on to sha-2 after sha-1 was promoted.
 fn awaiting() -> Value {
-    let last = record(
+    let mut last = record(
         "sha-1",
         "sha-0",
         "2026-12-01T10:00:00Z",
         "2026-12-01T10:02:05Z",
         "1111111aaaaaaa",
     );
+    last["note"] = json!("fixes the login redirect");
+    last["changes"] = json!([{"commit": "2222222aaaaa0000", "author": "Dana Developer",
+                              "subject": "ci: release sha-1"}]);
+    last["changesComplete"] = json!(true);
     json!({
         "observedGeneration": 1,
         "phase": "AwaitingApproval",
@@ -424,8 +428,33 @@ async fn history_is_a_table_newest_first() {
     w.create("web", Some(awaiting())).await;
     w.create("api", None).await;
     let text = ok(&w.run(&["history", "web"]).await);
-    let lines: Vec<&str> = text.lines().collect();
+    let (table, notes) = text
+        .split_once("\nRelease notes:\n")
+        .expect("release notes");
+    let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        notes.contains(
+            "sha-1 Promotion Succeeded:\n  approved by alice: fixes the login redirect\n"
+        ),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(
+            "  changes since sha-0:\n    2222222aaaaa ci: release sha-1 (Dana Developer)\n"
+        ),
+        "{notes}"
+    );
+    let json: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&w.run(&["history", "web", "-o", "json"]).await)).expect("JSON");
+    assert_eq!(json.len(), 2);
+    assert_eq!(json[0]["note"], "fixes the login redirect");
+    let yaml = ok(&w.run(&["history", "web", "-o", "yaml"]).await);
+    assert!(
+        yaml.contains("subject: 'ci: release sha-1'")
+            || yaml.contains("subject: \"ci: release sha-1\""),
+        "{yaml}"
+    );
     assert!(
         lines[0].starts_with("STARTED") && lines[0].contains("APPROVED BY"),
         "{text}"

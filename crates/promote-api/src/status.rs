@@ -368,9 +368,39 @@ pub struct PromotionRecord {
     /// The health URL's answers while it was verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationEvidence>,
+    /// The approval's note: the change summary a person gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub note: Option<String>,
+    /// Release notes: the commits that changed the source's version since the version this
+    /// promotion replaced, newest first (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub changes: Vec<SourceChange>,
+    /// Whether `changes` reaches back to the replaced version (false: there were more, or the
+    /// history did not reach it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes_complete: Option<bool>,
     /// Details a person can act on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Most source changes kept in a record.
+pub const CHANGES_LIMIT: usize = 10;
+
+/// A commit that changed the source's version.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceChange {
+    /// The commit.
+    pub commit: String,
+    /// Its author.
+    #[schemars(length(max = 256))]
+    pub author: String,
+    /// Its subject line.
+    #[schemars(length(max = 256))]
+    pub subject: String,
 }
 
 /// Most probe attempts kept in a record.

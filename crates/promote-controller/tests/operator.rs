@@ -41,7 +41,8 @@ async fn seed_flow_waits_for_approval_then_promotes_with_one_commit() {
         "nothing moves before the approval"
     );
 
-    w.patch_spec(json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead"}}))
+    w.patch_spec(json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead",
+                                     "note": "fixes the login redirect"}}))
         .await;
     let s = w.wait_phase(Phase::Promoted).await;
 
@@ -69,6 +70,15 @@ async fn seed_flow_waits_for_approval_then_promotes_with_one_commit() {
     assert_eq!(record.version, "sha-2");
     assert_eq!(record.previous_version.as_deref(), Some("sha-1"));
     assert_eq!(record.approved_by.as_deref(), Some("oncall-lead"));
+    // Release notes: the approval's note and the CI commit that brought sha-2 into dev.
+    assert_eq!(record.note.as_deref(), Some("fixes the login redirect"));
+    let changes: Vec<(&str, &str)> = record
+        .changes
+        .iter()
+        .map(|c| (c.commit.as_str(), c.subject.as_str()))
+        .collect();
+    assert_eq!(changes, [(ci.as_str(), "ci: release sha-2")]);
+    assert_eq!(record.changes_complete, Some(true));
     assert!(
         record.committed_at.is_some() && record.synced_at.is_some() && record.healthy_at.is_some()
     );

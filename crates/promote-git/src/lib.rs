@@ -86,8 +86,8 @@ pub use message::{
 };
 pub use path::RepoPath;
 pub use request::{
-    ChangeInfo, CommitId, Committed, Conflict, Identity, Outcome, PromotionRequest, Side, Source,
-    Target,
+    ChangeInfo, ChangeLog, CommitId, Committed, Conflict, Identity, Outcome, PromotionRequest,
+    Side, Source, Target,
 };
 pub use secret_data::{
     CredentialsError, SECRET_KNOWN_HOSTS, SECRET_PASSWORD, SECRET_SSH_PASSPHRASE,

@@ -246,6 +246,15 @@ pub struct ChangeInfo {
     pub summary: String,
 }
 
+/// Commits that changed a value, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeLog {
+    /// The commits.
+    pub changes: Vec<ChangeInfo>,
+    /// Whether the list reaches back to the change from the earlier value.
+    pub complete: bool,
+}
+
 /// The values no longer match what the decision was made on; nothing was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {

@@ -98,3 +98,62 @@ async fn a_base_the_branch_no_longer_has_leaves_it_undecided() {
         .expect_err("not a commit id");
     assert_eq!(err.category(), "invalid_request", "{err}");
 }
+
+#[tokio::test]
+async fn changes_since_lists_the_source_commits_between_two_versions() {
+    use common::{dev_path, release_file};
+    let fx = Fixture::new(&["blog"]);
+    let person = fx.outside("ci");
+    let three = person.commit(
+        &dev_path("blog"),
+        &release_file("dev", "blog", "dev-blog-3"),
+        "ci: blog dev-blog-3",
+    );
+    person.commit("docs/a.md", "a\n", "docs only");
+    let four = person.commit(
+        &dev_path("blog"),
+        &release_file("dev", "blog", "dev-blog-4"),
+        "ci: blog dev-blog-4",
+    );
+    let engine = fx.engine();
+    let tip = engine.refresh(&fx.remote(), "main").await.expect("fetch");
+    let log = |since: &'static str, limit: usize| {
+        let (engine, remote, tip) = (engine.clone(), fx.remote(), tip.clone());
+        async move {
+            engine
+                .changes_since(
+                    &remote,
+                    tip.as_str(),
+                    &dev_path("blog"),
+                    "image.tag",
+                    since,
+                    limit,
+                )
+                .await
+                .expect("changes")
+        }
+    };
+    let both = log("dev-blog-2", 10).await;
+    let ids: Vec<&str> = both.changes.iter().map(|c| c.commit.as_str()).collect();
+    assert_eq!(
+        ids,
+        [four.as_str(), three.as_str()],
+        "newest first, the docs commit left out"
+    );
+    assert!(both.complete);
+    assert_eq!(both.changes[0].summary, "ci: blog dev-blog-4");
+    assert_eq!(
+        both.changes[0].author, "Dana Developer",
+        "the outside clone's author"
+    );
+
+    let cut = log("dev-blog-2", 1).await;
+    assert_eq!((cut.changes.len(), cut.complete), (1, false), "bounded");
+    let unknown = log("never-there", 10).await;
+    assert!(!unknown.complete, "the earlier value was never reached");
+    assert_eq!(
+        unknown.changes.len(),
+        3,
+        "both changes and the commit that created the file"
+    );
+}

@@ -100,6 +100,11 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
         idle: timing.idle,
         target_app: target_app(obs),
         health: obs.spec.verification.health.clone(),
+        notes_source: obs
+            .spec
+            .fields
+            .first()
+            .map(|f| (obs.spec.source.values_file.clone(), f.clone())),
     }
 }
 
@@ -203,5 +208,6 @@ pub fn invalid_spec(
         idle: timing.idle,
         target_app: None,
         health: None,
+        notes_source: None,
     }
 }

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use promote_api::conditions::{self, reasons};
-use promote_api::{Phase, ProbeAttempt, PromotionResult};
+use promote_api::{Phase, ProbeAttempt, PromotionResult, RecordKind};
 
 use crate::conditions::{
     promoting_condition, ready_condition, stalled_condition, verified_condition,
@@ -45,6 +45,13 @@ pub(crate) fn fold(plan: &mut Plan, outcome: EffectOutcome, now: Timestamp) {
             annotate(plan, format!("the sync request failed: {}", f.message), now);
         }
         EffectOutcome::Probed(attempt) => probed(plan, attempt, now),
+        EffectOutcome::Listed { changes, complete } => {
+            if let Some(record) = plan.status.last_promotion.as_mut() {
+                record.changes = changes;
+                record.changes.truncate(promote_api::CHANGES_LIMIT);
+                record.changes_complete = Some(complete);
+            }
+        }
         EffectOutcome::Refreshed(Ok(())) => {}
         EffectOutcome::Refreshed(Err(f)) => annotate(
             plan,
@@ -77,9 +84,17 @@ fn written(plan: &mut Plan, result: &WriteResult, now: Timestamp) {
                     short(commit)
                 ),
             });
+            if let (RecordKind::Promotion, Some(notes)) = (record.kind, &plan.notes_source) {
+                plan.effects.push_back(Effect::ListChanges {
+                    commit: commit.clone(),
+                    file: notes.0.clone(),
+                    field: notes.1.clone(),
+                    since: record.previous_version.clone().unwrap_or_default(),
+                });
+            }
             if let Some(target) = &plan.target_app {
                 let application = target.application.clone();
-                plan.effects.push_back(if target.manual_sync {
+                plan.effects.push_front(if target.manual_sync {
                     Effect::RequestSync {
                         application,
                         revision: commit.clone(),

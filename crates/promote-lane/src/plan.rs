@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use promote_api::{ApplicationRef, ProbeAttempt, PromotionStatus, RecordKind};
+use promote_api::{ApplicationRef, ProbeAttempt, PromotionStatus, RecordKind, SourceChange};
 
 use crate::health::HealthCheck;
 use crate::observation::Failure;
@@ -117,6 +117,18 @@ pub enum Effect {
     },
     /// Probe the health URL once.
     Probe(ProbeRequest),
+    /// Read the release notes of a promotion just committed: the commits that changed the
+    /// source's version since the version it replaced.
+    ListChanges {
+        /// The promotion's commit.
+        commit: String,
+        /// The source's release file.
+        file: String,
+        /// The version field.
+        field: String,
+        /// The version the promotion replaced.
+        since: String,
+    },
 }
 
 /// One probe of `spec.verification.healthUrl`.
@@ -180,6 +192,14 @@ pub enum EffectOutcome {
     Refreshed(Result<(), Failure>),
     /// [`Effect::Probe`]: the attempt, passed or not (a failure to probe is a failed attempt).
     Probed(ProbeAttempt),
+    /// [`Effect::ListChanges`]: the commits, and whether they reach the replaced version (a
+    /// failure to read them is an empty, incomplete list: notes never hold a promotion up).
+    Listed {
+        /// Newest first.
+        changes: Vec<SourceChange>,
+        /// Whether the list reaches the replaced version.
+        complete: bool,
+    },
 }
 
 /// When to reconcile the lane again.
@@ -221,6 +241,8 @@ pub struct Plan {
     pub(crate) idle: Duration,
     pub(crate) target_app: Option<TargetApp>,
     pub(crate) health: Option<HealthCheck>,
+    /// The source's release file and version field, for a promotion's release notes.
+    pub(crate) notes_source: Option<(String, String)>,
 }
 
 impl Plan {

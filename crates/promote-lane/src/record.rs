@@ -7,6 +7,10 @@ use promote_api::{HISTORY_LIMIT, PromotionRecord, PromotionResult, RecordKind};
 /// Most versions remembered as rejected.
 pub(crate) const REJECTED_LIMIT: usize = 50;
 
+/// History records that keep their release notes and probe attempts; older ones keep the
+/// counts only.
+pub(crate) const DETAILED_RECORDS: usize = 5;
+
 /// Ends the record with `result` at `now`.
 pub(crate) fn finish(
     record: &mut PromotionRecord,
@@ -24,6 +28,13 @@ pub(crate) fn push_history(history: &mut Vec<PromotionRecord>, record: &Promotio
     history.retain(|h| !(h.version == record.version && h.started_at == record.started_at));
     history.insert(0, record.clone());
     history.truncate(HISTORY_LIMIT);
+    // The bulky parts only for the newest few: a status stays small for every lane.
+    for older in history.iter_mut().skip(DETAILED_RECORDS) {
+        older.changes.clear();
+        if let Some(v) = older.verification.as_mut() {
+            v.attempts.clear();
+        }
+    }
 }
 
 /// "promotion" or "rollback", for messages.

@@ -40,6 +40,10 @@ fn answers(write: WriteResult) -> impl FnMut(&Effect) -> EffectOutcome {
         Effect::RequestSync { .. } => EffectOutcome::SyncRequested(SyncResult::Requested),
         Effect::Refresh { .. } => EffectOutcome::Refreshed(Ok(())),
         Effect::Probe(p) => panic!("no health URL in these lanes, yet a probe of {}", p.url),
+        Effect::ListChanges { .. } => EffectOutcome::Listed {
+            changes: Vec::new(),
+            complete: true,
+        },
     }
 }
 
@@ -73,6 +77,7 @@ fn kinds(effects: &[Effect]) -> Vec<&'static str> {
             Effect::RequestSync { .. } => "sync",
             Effect::Refresh { .. } => "refresh",
             Effect::Probe(_) => "probe",
+            Effect::ListChanges { .. } => "changes",
         })
         .collect()
 }
@@ -117,7 +122,7 @@ fn after_a_commit_the_target_is_refreshed_or_synced_as_its_policy_says() {
     // Auto-sync on: a refresh, so Argo CD notices the commit now.
     let w = World::new("sha-b", "sha-a").approve("sha-b");
     let (effects, report) = carry_out(plan_of(&w), answers(committed()));
-    assert_eq!(kinds(&effects), ["intent", "write", "refresh"]);
+    assert_eq!(kinds(&effects), ["intent", "write", "refresh", "changes"]);
     assert_eq!(report.status.phase, Some(Phase::Syncing));
     let record = report.status.last_promotion.as_ref().expect("record");
     assert_eq!(record.commit.as_deref(), Some(COMMIT));
@@ -127,7 +132,7 @@ fn after_a_commit_the_target_is_refreshed_or_synced_as_its_policy_says() {
     let mut w = World::new("sha-b", "sha-a").approve("sha-b");
     w.target_app = manual_prod();
     let (effects, _) = carry_out(plan_of(&w), answers(committed()));
-    assert_eq!(kinds(&effects), ["intent", "write", "sync"]);
+    assert_eq!(kinds(&effects), ["intent", "write", "sync", "changes"]);
     let Effect::RequestSync {
         application,
         revision,
@@ -141,12 +146,12 @@ fn after_a_commit_the_target_is_refreshed_or_synced_as_its_policy_says() {
         ("argocd", "web-app-prod")
     );
 
-    // No Application: nothing to tell.
+    // No Application: nothing to tell; only the release notes are read.
     let mut w = World::new("sha-b", "sha-a").auto();
     w.spec.target.application = None;
     w.target_app = AppView::NotConfigured;
     let (effects, _) = carry_out(plan_of(&w), answers(committed()));
-    assert_eq!(kinds(&effects), ["intent", "write"]);
+    assert_eq!(kinds(&effects), ["intent", "write", "changes"]);
 }
 
 #[test]
@@ -221,7 +226,10 @@ fn a_refused_sync_falls_back_to_a_refresh() {
         )),
         other => usual(other),
     });
-    assert_eq!(kinds(&effects), ["intent", "write", "sync", "refresh"]);
+    assert_eq!(
+        kinds(&effects),
+        ["intent", "write", "sync", "refresh", "changes"]
+    );
     assert_eq!(report.status.phase, Some(Phase::Syncing));
     assert!(
         message(&report).contains("no sync requested: an operation is already running"),
@@ -241,7 +249,7 @@ fn a_failed_sync_request_is_reported_and_not_repeated() {
         )),
         other => usual(other),
     });
-    assert_eq!(kinds(&effects), ["intent", "write", "sync"]);
+    assert_eq!(kinds(&effects), ["intent", "write", "sync", "changes"]);
     assert!(
         report
             .notes
@@ -441,4 +449,68 @@ fn what_the_operator_does_not_serve_is_refused_with_the_flag_to_change() {
         ..Admission::default()
     };
     assert!(LaneSpec::parse(&raw_spec(local), &files).is_ok());
+}
+
+#[test]
+fn a_promotions_release_notes_are_read_after_its_commit_and_kept_in_the_record() {
+    let mut w = World::new("sha-b", "sha-a");
+    w.spec.approval = Some(
+        serde_json::from_value(json!({"version": "sha-b", "approvedBy": "oncall-lead",
+                                      "note": "fixes the login redirect"}))
+        .expect("approval"),
+    );
+    let change = promote_api::SourceChange {
+        commit: "b".repeat(40),
+        author: "Dana Developer".into(),
+        subject: "ci: web sha-b".into(),
+    };
+    let listed = change.clone();
+    let mut base = answers(committed());
+    let (effects, report) = carry_out(plan_of(&w), move |e| match e {
+        Effect::ListChanges { .. } => EffectOutcome::Listed {
+            changes: vec![listed.clone()],
+            complete: true,
+        },
+        other => base(other),
+    });
+    let Some(Effect::ListChanges {
+        commit,
+        file,
+        field,
+        since,
+    }) = effects.last()
+    else {
+        panic!("the notes are read last: {effects:?}")
+    };
+    assert_eq!(commit, COMMIT);
+    assert_eq!(file, "deploy/env/release-dev/app.yaml");
+    assert_eq!((field.as_str(), since.as_str()), ("image.tag", "sha-a"));
+    let record = report.status.last_promotion.as_ref().expect("record");
+    assert_eq!(record.note.as_deref(), Some("fixes the login redirect"));
+    assert_eq!(record.changes, [change]);
+    assert_eq!(record.changes_complete, Some(true));
+
+    // Verified: the Promoted Event carries the notes.
+    w.previous = report.status;
+    w.now += 5;
+    w.target = vec!["sha-b".into()];
+    w.in_flight_synced = Some(true);
+    w.target_app = app("web-app-prod", "Synced", "c0ffee", "Healthy", true, "sha-b");
+    let d = w.decide();
+    let promoted = d
+        .notes
+        .iter()
+        .find(|n| n.reason == reasons::PROMOTED)
+        .expect("Promoted");
+    assert!(
+        promoted
+            .message
+            .contains("approved by oncall-lead: fixes the login redirect")
+            && promoted
+                .message
+                .contains("changes since sha-a: bbbbbbbbbbbb ci: web sha-b (Dana Developer)"),
+        "{}",
+        promoted.message
+    );
+    assert_eq!(d.status.history[0].changes.len(), 1);
 }

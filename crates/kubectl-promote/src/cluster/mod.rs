@@ -8,6 +8,7 @@ mod describe;
 mod diff;
 mod edit;
 mod error;
+mod history;
 mod table;
 mod views;
 
@@ -54,8 +55,9 @@ pub enum ClusterCommand {
     Suspend(NameArgs),
     /// Act on the lane again (clears spec.suspend).
     Resume(NameArgs),
-    /// The lane's promotions and rollbacks (status.history), newest first.
-    History(NameArgs),
+    /// The lane's promotions, rollbacks and resets (status.history), newest first, with their
+    /// release notes: the approval's note, the source commits each brought, the verification.
+    History(HistoryArgs),
     /// Reset the source to the target's version (dev to the prod baseline): sets spec.reset.
     ///
     /// The operator writes the target's release fields into the source's release file as one
@@ -92,6 +94,18 @@ pub struct GetArgs {
 pub struct NameArgs {
     /// The Promotion.
     pub name: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Arguments of `history`.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The Promotion.
+    pub name: String,
+    /// Output format: the records as JSON or YAML (`wide` is the table).
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Output>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -159,9 +173,13 @@ async fn dispatch(command: ClusterCommand) -> Result<String, Failure> {
             Ok(describe::describe(&p, Timestamp::now(), &hints(&conn)))
         }
         ClusterCommand::History(args) => {
-            let (_, p) = fetch(&args).await?;
-            Ok(views::history_table(&p)
-                .unwrap_or_else(|| format!("promotion {} has no history yet\n", p.name_any())))
+            let target = NameArgs {
+                name: args.name,
+                cluster: args.cluster,
+            };
+            let (_, p) = fetch(&target).await?;
+            history::render(&p, args.output)
+                .map_err(|e| Failure::error(format!("cannot print the output: {e}")))
         }
         ClusterCommand::Reset(args) => reset(args).await,
         ClusterCommand::Diff(args) => {

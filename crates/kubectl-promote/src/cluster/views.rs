@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 use kube::ResourceExt as _;
-use promote_api::{Promotion, PromotionRecord};
+use promote_api::Promotion;
 
 use super::table::{
     self, NONE, age, drift_cell, duration, lane, phase_cell, policy_cell, short, since, stamp,
@@ -109,17 +109,7 @@ pub fn serialized(items: Vec<Promotion>, single: bool, format: Output) -> Result
 /// `status.history`, newest first, with the promotion in flight on top when the history
 /// does not hold it yet.
 pub fn history_table(p: &Promotion) -> Option<String> {
-    let status = p.status.as_ref()?;
-    let mut records: Vec<&PromotionRecord> = Vec::new();
-    if let Some(last) = &status.last_promotion
-        && !status
-            .history
-            .iter()
-            .any(|h| h.version == last.version && h.started_at == last.started_at)
-    {
-        records.push(last);
-    }
-    records.extend(&status.history);
+    let records = super::history::records(p);
     if records.is_empty() {
         return None;
     }

@@ -5,7 +5,7 @@ use promote_git::{
     Identity, Outcome, PromotionRequest, Recognition, RemoteSpec, Source, TRAILER_PROMOTION,
     TRAILER_VERSION, Target, TrailerQuery,
 };
-use promote_lane::{Failure, WriteFrom, WriteRequest, WriteResult};
+use promote_lane::{EffectOutcome, Failure, WriteFrom, WriteRequest, WriteResult};
 use tracing::instrument;
 
 use crate::context::Context;
@@ -134,4 +134,51 @@ pub(crate) fn no_remote() -> WriteResult {
         promote_api::conditions::reasons::GIT_ERROR,
         "no repository connection for this reconcile; trying again",
     ))
+}
+
+/// The commits that changed the source's version since `since`, for the release notes; a
+/// failure to read them is logged and leaves the notes empty.
+pub(super) async fn list_changes(
+    ctx: &Context,
+    remote: &RemoteSpec,
+    commit: &str,
+    file: &str,
+    field: &str,
+    since: &str,
+) -> EffectOutcome {
+    let limit = promote_api::CHANGES_LIMIT;
+    match ctx
+        .engine
+        .changes_since(remote, commit, file, field, since, limit)
+        .await
+    {
+        Ok(log) => EffectOutcome::Listed {
+            changes: log
+                .changes
+                .into_iter()
+                .map(|c| promote_api::SourceChange {
+                    commit: c.commit.to_string(),
+                    author: clip(&c.author),
+                    subject: clip(&c.summary),
+                })
+                .collect(),
+            complete: log.complete,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the release notes");
+            EffectOutcome::Listed {
+                changes: Vec::new(),
+                complete: false,
+            }
+        }
+    }
+}
+
+/// At most 256 bytes, cut on a character boundary.
+fn clip(s: &str) -> String {
+    let mut cut = s.len().min(256);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s[..cut].to_owned()
 }

@@ -52,6 +52,18 @@ pub(crate) async fn carry_out(
         Effect::Refresh { application } => {
             EffectOutcome::Refreshed(argocd::refresh(ctx, &application).await)
         }
+        Effect::ListChanges {
+            commit,
+            file,
+            field,
+            since,
+        } => match remote {
+            Some(remote) => git::list_changes(ctx, remote, &commit, &file, &field, &since).await,
+            None => EffectOutcome::Listed {
+                changes: Vec::new(),
+                complete: false,
+            },
+        },
         Effect::Probe(request) => {
             let namespace = promotion.metadata.namespace.as_deref().unwrap_or("default");
             EffectOutcome::Probed(probe::probe(ctx, namespace, &request).await)

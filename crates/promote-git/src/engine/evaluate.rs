@@ -302,6 +302,51 @@ pub(super) fn last_change(
     field: &str,
     depth: usize,
 ) -> Option<ChangeInfo> {
+    let mut found = None;
+    walk_changes(read, tip, file, field, depth, |commit, _| {
+        found = Some(change_info(commit));
+        false
+    });
+    found
+}
+
+/// The commits that changed `field` of `file`, newest first, back to and including the one
+/// that changed it away from `since` (at most `limit` of them, `depth` commits searched).
+/// `complete` says whether that commit was reached.
+pub(super) fn changes_since(
+    read: &Read<'_>,
+    tip: Oid,
+    file: &RepoPath,
+    field: &str,
+    since: &str,
+    depth: usize,
+    limit: usize,
+) -> (Vec<ChangeInfo>, bool) {
+    let mut changes = Vec::new();
+    let mut complete = false;
+    walk_changes(read, tip, file, field, depth, |commit, before| {
+        changes.push(change_info(commit));
+        if before == Some(since) {
+            complete = true;
+            return false;
+        }
+        changes.len() < limit
+    });
+    (changes, complete)
+}
+
+/// Walks first-parent history from `tip` and calls `visit` with each commit that changed
+/// `field` of `file` and the value before it (None when the file or field did not exist), until
+/// `visit` returns false or `depth` commits were looked at. The root commit counts as the
+/// change that created the file. Returns whether the walk reached the root.
+fn walk_changes(
+    read: &Read<'_>,
+    tip: Oid,
+    file: &RepoPath,
+    field: &str,
+    depth: usize,
+    mut visit: impl FnMut(&git2::Commit<'_>, Option<&str>) -> bool,
+) -> bool {
     let repo = read.repo;
     let blob_at = |commit: &git2::Commit<'_>| -> Option<Oid> {
         let root = commit.tree().ok()?;
@@ -319,25 +364,28 @@ pub(super) fn last_change(
         let content = repo.find_blob(blob).ok()?;
         promote_values::get(file.as_str(), content.content(), field).ok()
     };
-    let mut commit = repo.find_commit(tip).ok()?;
+    let Ok(mut commit) = repo.find_commit(tip) else {
+        return false;
+    };
     let mut blob = blob_at(&commit);
     let mut value = value_of(blob);
     for _ in 0..depth {
         let Ok(parent) = commit.parent(0) else {
-            return Some(change_info(&commit));
+            visit(&commit, None);
+            return true;
         };
         let parent_blob = blob_at(&parent);
         if parent_blob != blob {
             let before = value_of(parent_blob);
-            if before != value {
-                return Some(change_info(&commit));
+            if before != value && !visit(&commit, before.as_deref()) {
+                return false;
             }
             value = before;
         }
         blob = parent_blob;
         commit = parent;
     }
-    None
+    false
 }
 
 fn change_info(commit: &git2::Commit<'_>) -> ChangeInfo {

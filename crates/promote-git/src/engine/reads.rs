@@ -9,7 +9,7 @@ use crate::GitError;
 use crate::auth::RemoteSpec;
 use crate::message::TrailerQuery;
 use crate::path::RepoPath;
-use crate::request::{ChangeInfo, CommitId};
+use crate::request::{ChangeInfo, ChangeLog, CommitId};
 use crate::{transport, tree};
 
 impl Engine {
@@ -126,6 +126,45 @@ impl Engine {
                     max,
                 };
                 Ok(evaluate::last_change(&read, tip, &path, &field, depth))
+            })
+        })
+        .await
+    }
+
+    /// The commits that changed `field` of `file` in the first-parent history of `at`, newest
+    /// first, back to the one that changed it away from `since` (a promotion's release notes:
+    /// what happened in the source between the target's version and the promoted one). At most
+    /// `limit`, searching `EngineConfig::history_depth` commits; `complete` is false when the
+    /// change from `since` was not reached.
+    pub async fn changes_since(
+        &self,
+        remote: &RemoteSpec,
+        at: &str,
+        file: &str,
+        field: &str,
+        since: &str,
+        limit: usize,
+    ) -> Result<ChangeLog, GitError> {
+        let path = RepoPath::parse(file)?;
+        let oid = git2::Oid::from_str(at)
+            .map_err(|_| GitError::InvalidRequest(format!("{at:?} is not a commit id")))?;
+        let (remote, field, since) = (remote.clone(), field.to_owned(), since.to_owned());
+        self.blocking(move |engine| {
+            let name = remote.url.to_string();
+            let depth = engine.inner.config.history_depth;
+            let max = engine.inner.config.max_values_file;
+            engine.inner.cache.read(&remote.url, |repo| {
+                let commit = repo.find_commit(oid).map_err(|e| tree::local(&name, &e))?;
+                let root = commit.tree().map_err(|e| tree::local(&name, &e))?;
+                let read = Read {
+                    repo,
+                    root: &root,
+                    name: &name,
+                    max,
+                };
+                let (changes, complete) =
+                    evaluate::changes_since(&read, oid, &path, &field, &since, depth, limit);
+                Ok(ChangeLog { changes, complete })
             })
         })
         .await

@@ -15,6 +15,46 @@ use crate::observation::{Failure, Observation};
 use crate::plan::{Note, ProbeRequest, Timing, WriteFrom, WriteRequest};
 use crate::record::{finish, kind_word, push_history};
 
+/// A finished record's release notes for its Event: who approved and why, and the source
+/// commits it brought.
+fn release_notes(record: &PromotionRecord) -> String {
+    let mut out = String::new();
+    if let Some(by) = &record.approved_by {
+        out.push_str(&format!("; approved by {by}"));
+        if let Some(note) = &record.note {
+            out.push_str(&format!(": {note}"));
+        }
+    }
+    if !record.changes.is_empty() {
+        let since = record
+            .previous_version
+            .as_deref()
+            .unwrap_or("the previous version");
+        let more = if record.changes_complete == Some(false) {
+            ", and earlier"
+        } else {
+            ""
+        };
+        let list: Vec<String> = record
+            .changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} ({})",
+                    crate::record::short(&c.commit),
+                    c.subject,
+                    c.author
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "; changes since {since}: {}{more}",
+            list.join("; ")
+        ));
+    }
+    out
+}
+
 /// The side a record of `kind` writes: the target, or the source for a reset.
 pub(crate) fn written_side(spec: &crate::spec::LaneSpec, kind: RecordKind) -> &crate::spec::Side {
     if kind == RecordKind::Reset {
@@ -123,6 +163,7 @@ impl Lane<'_> {
             previous_values: target.to_vec(),
             base_revision: self.obs.git.as_ref().ok().map(|g| g.revision.clone()),
             approved_by: approved_by.clone(),
+            note: self.approval_note(kind, &values[0]),
             started_at: Some(Time(self.now)),
             result: PromotionResult::Running,
             ..PromotionRecord::default()
@@ -211,6 +252,14 @@ impl Lane<'_> {
         }
     }
 
+    /// The note of the approval a promotion of `version` acts on.
+    fn approval_note(&self, kind: RecordKind, version: &str) -> Option<String> {
+        let a = self.obs.spec.approval.as_ref()?;
+        (kind == RecordKind::Promotion && a.version == version)
+            .then(|| a.note.clone())
+            .flatten()
+    }
+
     /// The reset request not acted on yet, if any.
     fn pending_reset(&self) -> Option<crate::spec::ResetSpec> {
         let reset = self.obs.spec.reset.as_ref()?;
@@ -227,6 +276,10 @@ impl Lane<'_> {
     ) -> Verdict {
         finish(&mut record, result, self.now, &message);
         push_history(&mut self.status.history, &record);
+        let event = match result {
+            PromotionResult::Succeeded => format!("{message}{}", release_notes(&record)),
+            _ => message.clone(),
+        };
         if result == PromotionResult::Succeeded && record.kind == RecordKind::Promotion {
             // Approved over its rejection and verified this time.
             self.status
@@ -244,7 +297,7 @@ impl Lane<'_> {
                 PromotionResult::Conflict => reasons::CONFLICT,
                 _ => reasons::FAILED,
             },
-            message: message.clone(),
+            message: event,
         });
         let phase = match (result, record.kind) {
             (PromotionResult::Succeeded, RecordKind::Reset) => Phase::InSync,
