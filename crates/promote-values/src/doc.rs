@@ -16,7 +16,7 @@ use crate::error::ValuesErrorKind;
 pub(crate) type NodeId = usize;
 
 /// Parent of top-level nodes.
-const NO_PARENT: usize = usize::MAX;
+pub(crate) const NO_PARENT: usize = usize::MAX;
 
 /// What an event is, without its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +111,8 @@ pub(crate) struct Doc<'a> {
     pub anchors: HashMap<usize, NodeId>,
     /// Anchor ids that some alias refers to.
     pub aliased: HashSet<usize>,
-    /// Whether `src` is ASCII, so that character and byte offsets agree.
+    /// Whether positions are byte offsets already: `src` is ASCII, or the events came from
+    /// the fast reader, which counts bytes.
     ascii: bool,
     /// Byte offset of every `CHECKPOINT`-th character; built on first use, for non-ASCII text.
     checkpoints: OnceCell<Vec<usize>>,
@@ -194,6 +195,21 @@ pub(crate) fn parse(src: &str) -> Result<Doc<'_>, ValuesErrorKind> {
         ascii: src.is_ascii(),
         checkpoints: OnceCell::new(),
     })
+}
+
+impl<'a> Doc<'a> {
+    /// A document whose event positions are byte offsets into `src`.
+    pub(crate) fn with_byte_positions(src: &'a str, events: Vec<Ev<'a>>, root: NodeId) -> Self {
+        Doc {
+            src,
+            events,
+            root,
+            anchors: HashMap::new(),
+            aliased: HashSet::new(),
+            ascii: true,
+            checkpoints: OnceCell::new(),
+        }
+    }
 }
 
 fn compact<'a>(event: Event<'a>, span: Span, index: usize, parent: usize) -> Ev<'a> {

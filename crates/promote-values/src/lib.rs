@@ -26,6 +26,7 @@
 mod doc;
 mod edit;
 mod error;
+mod fast;
 mod locate;
 mod path;
 mod reading;
@@ -125,14 +126,20 @@ pub fn set_many<P: AsRef<str>, V: AsRef<str>>(
     content: &[u8],
     fields: &[(P, V)],
 ) -> Result<Edits, ValuesError> {
-    let all_paths = || {
-        fields
-            .iter()
-            .map(|(p, _)| p.as_ref())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut parsed = Vec::with_capacity(fields.len());
+    set_many_with(file, content, fields, true)
+}
+
+/// [`set_many`], with the fast path (`fast`) or with only the full parse and full re-parse,
+/// which the tests hold the fast path against.
+fn set_many_with<P: AsRef<str>, V: AsRef<str>>(
+    file: &str,
+    content: &[u8],
+    fields: &[(P, V)],
+    fast: bool,
+) -> Result<Edits, ValuesError> {
+    let paths = fields.iter().map(|(p, _)| p.as_ref()).collect::<Vec<_>>();
+    let all_paths = || paths.join(", ");
+    let mut requests = Vec::with_capacity(fields.len());
     for (path, value) in fields {
         let (path, value) = (path.as_ref(), value.as_ref());
         let err = |kind| ValuesError::new(file, path, kind);
@@ -147,43 +154,22 @@ pub fn set_many<P: AsRef<str>, V: AsRef<str>>(
                 reason: e.reason,
             })
         })?;
-        parsed.push((path, p, value));
+        requests.push((path, p, value));
     }
     let src = utf8(content).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
-    let doc = doc::parse(src).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
-
-    let mut planned: Vec<(&str, doc::NodeId, &str, edit::Splice)> =
-        Vec::with_capacity(parsed.len());
-    for (path, p, value) in &parsed {
-        let err = |kind| ValuesError::new(file, path, kind);
-        let node = locate::locate(&doc, p, Purpose::Write).map_err(err)?;
-        if let Some((other, ..)) = planned.iter().find(|(_, n, ..)| *n == node) {
-            return Err(err(ValuesErrorKind::SameValueTwice {
-                other: (*other).to_owned(),
-            }));
+    if fast {
+        // Anything the fast path does not cover, refusals included, is decided below.
+        if let Some(edits) = fast::parse(src)
+            .ok()
+            .and_then(|doc| edit_fast(file, &doc, &requests))
+        {
+            return Ok(edits);
         }
-        let splice = edit::plan(&doc, node, value).map_err(err)?;
-        planned.push((*path, node, *value, splice));
     }
-
-    let mut order: Vec<usize> = (0..planned.len()).collect();
-    order.sort_by_key(|&i| planned[i].3.range.start);
-    let splices: Vec<&edit::Splice> = order.iter().map(|&i| &planned[i].3).collect();
-    if splices
-        .windows(2)
-        .any(|w| w[0].range.end > w[1].range.start)
-    {
-        return Err(ValuesError::new(
-            file,
-            &all_paths(),
-            ValuesErrorKind::VerifyFailed {
-                detail: "two values overlap in the file".into(),
-            },
-        ));
-    }
-    let (new_content, sorted_spans) = edit::apply(src, &splices);
-    let changed = planned.iter().any(|(.., s)| s.changed);
-    if changed {
+    let doc = doc::parse(src).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
+    let plan = plan_all(file, &doc, &requests, &all_paths)?;
+    let (new_content, sorted_spans) = edit::apply(src, &plan.sorted());
+    if plan.changed() {
         let new_src = std::str::from_utf8(&new_content).map_err(|e| {
             ValuesError::new(
                 file,
@@ -194,31 +180,112 @@ pub fn set_many<P: AsRef<str>, V: AsRef<str>>(
             )
         })?;
         let targets: Vec<(doc::NodeId, &str)> =
-            planned.iter().map(|(_, n, v, _)| (*n, *v)).collect();
+            plan.fields.iter().map(|(_, n, v, _)| (*n, *v)).collect();
         edit::verify(&doc, new_src, &targets)
             .map_err(|k| ValuesError::new(file, &all_paths(), k))?;
     }
+    Ok(plan.finish(new_content, sorted_spans))
+}
 
-    let mut spans = vec![0..0; planned.len()];
-    for (sorted, &i) in order.iter().enumerate() {
-        spans[i] = sorted_spans[sorted].clone();
+/// The fast path's edit, or `None` to leave the decision to the full parse.
+fn edit_fast(file: &str, doc: &doc::Doc<'_>, requests: &[Request<'_>]) -> Option<Edits> {
+    let plan = plan_all(file, doc, requests, &String::new).ok()?;
+    let sorted = plan.sorted();
+    // Filling in an empty value inserts a token where there was none: the full path checks it.
+    if sorted.iter().any(|s| s.range.is_empty()) {
+        return None;
     }
-    let fields = planned
-        .into_iter()
-        .zip(spans)
-        .map(|((path, _, value, splice), span)| FieldEdit {
-            path: path.to_owned(),
-            previous: splice.previous,
-            value: value.to_owned(),
-            changed: splice.changed,
-            span,
-        })
-        .collect();
-    Ok(Edits {
-        content: new_content,
-        fields,
-        changed,
-    })
+    let (new_content, sorted_spans) = edit::apply(doc.src, &sorted);
+    if plan.changed() {
+        let new_src = std::str::from_utf8(&new_content).ok()?;
+        let values: Vec<&str> = plan.order.iter().map(|&i| plan.fields[i].2).collect();
+        if !fast::verify_lines(doc.src, new_src, &sorted, &sorted_spans, &values) {
+            return None;
+        }
+    }
+    Some(plan.finish(new_content, sorted_spans))
+}
+
+/// One requested field: the path as given, parsed, and the value.
+type Request<'r> = (&'r str, ValuePath, &'r str);
+
+/// Every field located and planned on one document.
+struct Plan<'r> {
+    fields: Vec<(&'r str, doc::NodeId, &'r str, edit::Splice)>,
+    /// Indexes into `fields` in file order.
+    order: Vec<usize>,
+}
+
+impl<'r> Plan<'r> {
+    fn sorted(&self) -> Vec<&edit::Splice> {
+        self.order.iter().map(|&i| &self.fields[i].3).collect()
+    }
+
+    fn changed(&self) -> bool {
+        self.fields.iter().any(|(.., s)| s.changed)
+    }
+
+    fn finish(self, content: Vec<u8>, sorted_spans: Vec<Range<usize>>) -> Edits {
+        let changed = self.changed();
+        let mut spans = vec![0..0; self.fields.len()];
+        for (sorted, &i) in self.order.iter().enumerate() {
+            spans[i] = sorted_spans[sorted].clone();
+        }
+        let fields = self
+            .fields
+            .into_iter()
+            .zip(spans)
+            .map(|((path, _, value, splice), span)| FieldEdit {
+                path: path.to_owned(),
+                previous: splice.previous,
+                value: value.to_owned(),
+                changed: splice.changed,
+                span,
+            })
+            .collect();
+        Edits {
+            content,
+            fields,
+            changed,
+        }
+    }
+}
+
+/// Locates and plans every field; refuses two fields on one value and overlapping tokens.
+fn plan_all<'r>(
+    file: &str,
+    doc: &doc::Doc<'_>,
+    requests: &'r [Request<'r>],
+    all_paths: &dyn Fn() -> String,
+) -> Result<Plan<'r>, ValuesError> {
+    let mut fields: Vec<(&str, doc::NodeId, &str, edit::Splice)> =
+        Vec::with_capacity(requests.len());
+    for (path, p, value) in requests {
+        let err = |kind| ValuesError::new(file, path, kind);
+        let node = locate::locate(doc, p, Purpose::Write).map_err(err)?;
+        if let Some((other, ..)) = fields.iter().find(|(_, n, ..)| *n == node) {
+            return Err(err(ValuesErrorKind::SameValueTwice {
+                other: (*other).to_owned(),
+            }));
+        }
+        let splice = edit::plan(doc, node, value).map_err(err)?;
+        fields.push((*path, node, *value, splice));
+    }
+    let mut order: Vec<usize> = (0..fields.len()).collect();
+    order.sort_by_key(|&i| fields[i].3.range.start);
+    if order
+        .windows(2)
+        .any(|w| fields[w[0]].3.range.end > fields[w[1]].3.range.start)
+    {
+        return Err(ValuesError::new(
+            file,
+            &all_paths(),
+            ValuesErrorKind::VerifyFailed {
+                detail: "two values overlap in the file".into(),
+            },
+        ));
+    }
+    Ok(Plan { fields, order })
 }
 
 fn utf8(content: &[u8]) -> Result<&str, ValuesErrorKind> {

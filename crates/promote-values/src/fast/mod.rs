@@ -1,0 +1,381 @@
+//! The fast path: a line-based reader for the plain shape most values files have, building
+//! the same event list as the full parser, and a check of an edit that re-reads only the
+//! edited lines.
+//!
+//! Whatever it does not cover ([`line`] lists the subset) makes it step aside, and the caller
+//! runs the full parser and the full re-parse. It never refuses anything itself: every
+//! refusal, and every error message, comes from the full path.
+
+mod line;
+
+use std::ops::Range;
+
+use saphyr_parser::ScalarStyle;
+
+use crate::doc::{Doc, Ev, Kind, NO_PARENT};
+use crate::edit::Splice;
+use crate::reading::{PlainReading, plain_reading};
+
+pub(crate) use line::Unsupported;
+use line::{Line, Tok, TokKind};
+
+/// One block collection still open.
+#[derive(Debug)]
+struct Open {
+    /// Its start event.
+    start: usize,
+    map: bool,
+    indent: usize,
+    /// A key (or `-`) was read whose value has not come yet.
+    pending: bool,
+    /// A sequence at the same indentation as the key that holds it.
+    indentless: bool,
+}
+
+struct Builder<'a> {
+    events: Vec<Ev<'a>>,
+    stack: Vec<Open>,
+    root: Option<usize>,
+    line: usize,
+}
+
+/// Parses `src` if it lies inside the fast subset; the result equals [`crate::doc::parse`]'s
+/// in events, values and scalar positions (positions are bytes here).
+pub(crate) fn parse(src: &str) -> Result<Doc<'_>, Unsupported> {
+    let mut b = Builder {
+        // About one event per dozen bytes in values files; a guess saves the regrowth copies.
+        events: Vec::with_capacity(src.len() / 12 + 8),
+        stack: Vec::new(),
+        root: None,
+        line: 1,
+    };
+    b.push(Kind::StreamStart, 0, 0, "", NO_PARENT);
+    let document_start = b.events.len();
+    b.push(Kind::DocumentStart(false), 0, 0, "", NO_PARENT);
+    let bytes = src.as_bytes();
+    let mut toks = Vec::new();
+    // A byte order mark is not part of the first line.
+    let mut start = if src.starts_with('\u{feff}') { 3 } else { 0 };
+    let mut explicit = false;
+    while start < bytes.len() {
+        let next = bytes[start..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(bytes.len(), |n| start + n);
+        let end = line::content_end(bytes, start, next);
+        if !explicit && b.root.is_none() && line::document_start(src, start, end) {
+            explicit = true;
+            b.events[document_start].kind = Kind::DocumentStart(true);
+        } else if line::tokenize(src, start, end, &mut toks)? == Line::Content {
+            b.content_line(&toks, start)?;
+        }
+        start = next + 1;
+        b.line += 1;
+    }
+    while !b.stack.is_empty() {
+        b.close_top(src.len());
+    }
+    let root = b.root.ok_or(Unsupported)?;
+    b.push(Kind::DocumentEnd, src.len(), src.len(), "", NO_PARENT);
+    b.push(Kind::StreamEnd, src.len(), src.len(), "", NO_PARENT);
+    Ok(Doc::with_byte_positions(src, b.events, root))
+}
+
+impl<'a> Builder<'a> {
+    fn push(&mut self, kind: Kind, start: usize, end: usize, value: &'a str, parent: usize) {
+        let i = self.events.len();
+        self.events.push(Ev {
+            kind,
+            anchor: 0,
+            value: value.into(),
+            tag: None,
+            start,
+            end,
+            line: self.line,
+            last: i,
+            parent,
+        });
+    }
+
+    fn push_tok(&mut self, tok: &Tok<'a>, parent: usize) {
+        let i = self.events.len();
+        let style = match tok.kind {
+            TokKind::Key(style) | TokKind::Scalar(style) => style,
+            _ => ScalarStyle::Plain,
+        };
+        self.events.push(Ev {
+            kind: Kind::Scalar(style),
+            anchor: 0,
+            value: tok.value.clone(),
+            tag: None,
+            start: tok.start,
+            end: tok.end,
+            line: self.line,
+            last: i,
+            parent,
+        });
+    }
+
+    fn parent(&self) -> usize {
+        self.stack.last().map_or(NO_PARENT, |o| o.start)
+    }
+
+    /// Opens a block collection as the value of the pending slot on top (or as the root).
+    fn open(&mut self, map: bool, indent: usize, at: usize, indentless: bool) {
+        let parent = self.parent();
+        if let Some(top) = self.stack.last_mut() {
+            top.pending = false;
+        }
+        let start = self.events.len();
+        self.root.get_or_insert(start);
+        let kind = if map {
+            Kind::MappingStart
+        } else {
+            Kind::SequenceStart
+        };
+        self.push(kind, at, at, "", parent);
+        self.stack.push(Open {
+            start,
+            map,
+            indent,
+            pending: false,
+            indentless,
+        });
+    }
+
+    fn close_top(&mut self, at: usize) {
+        let Some(top) = self.stack.pop() else {
+            return;
+        };
+        if top.pending {
+            self.push(Kind::Scalar(ScalarStyle::Plain), at, at, "", top.start);
+        }
+        let i = self.events.len();
+        self.events[top.start].last = i;
+        let kind = if top.map {
+            Kind::MappingEnd
+        } else {
+            Kind::SequenceEnd
+        };
+        self.push(kind, at, at, "", NO_PARENT);
+    }
+
+    /// Closes the collections indented deeper than `col`; never the root.
+    fn close_to(&mut self, col: usize, at: usize) -> Result<(), Unsupported> {
+        while let Some(top) = self.stack.last() {
+            if top.indent <= col {
+                break;
+            }
+            if self.stack.len() == 1 {
+                return Err(Unsupported);
+            }
+            self.close_top(at);
+        }
+        Ok(())
+    }
+
+    /// Fills the pending slot on top with an empty value, as YAML reads `key:` before a sibling.
+    fn fill_pending(&mut self, at: usize) {
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        if top.pending {
+            top.pending = false;
+            let parent = top.start;
+            self.push(Kind::Scalar(ScalarStyle::Plain), at, at, "", parent);
+        }
+    }
+
+    fn content_line(&mut self, toks: &[Tok<'a>], line_start: usize) -> Result<(), Unsupported> {
+        let first = &toks[0];
+        let col = first.start - line_start;
+        let mut rest = &toks[1..];
+        match first.kind {
+            TokKind::Dash => {
+                self.close_to(col, first.start)?;
+                match self.stack.last() {
+                    Some(top) if !top.map && top.indent == col => self.fill_pending(first.start),
+                    Some(top) if top.map && top.indent == col && top.pending => {
+                        self.open(false, col, first.start, true);
+                    }
+                    Some(top) if top.indent < col && top.pending => {
+                        self.open(false, col, first.start, false)
+                    }
+                    None if self.root.is_none() => self.open(false, col, first.start, false),
+                    _ => return Err(Unsupported),
+                }
+                self.set_pending();
+                if let Some(key) = rest.first().filter(|t| matches!(t.kind, TokKind::Key(_))) {
+                    self.open(true, key.start - line_start, key.start, false);
+                    self.key(key);
+                    rest = &rest[1..];
+                }
+            }
+            TokKind::Key(_) => {
+                self.close_to(col, first.start)?;
+                if self
+                    .stack
+                    .last()
+                    .is_some_and(|t| t.indentless && t.indent == col)
+                {
+                    self.close_top(first.start);
+                }
+                match self.stack.last() {
+                    Some(top) if top.map && top.indent == col => self.fill_pending(first.start),
+                    Some(top) if top.indent < col && top.pending => {
+                        self.open(true, col, first.start, false)
+                    }
+                    None if self.root.is_none() => self.open(true, col, first.start, false),
+                    _ => return Err(Unsupported),
+                }
+                self.key(first);
+            }
+            _ => return Err(Unsupported),
+        }
+        if !rest.is_empty() {
+            self.value(rest);
+        }
+        Ok(())
+    }
+
+    fn set_pending(&mut self) {
+        if let Some(top) = self.stack.last_mut() {
+            top.pending = true;
+        }
+    }
+
+    fn key(&mut self, key: &Tok<'a>) {
+        self.push_tok(key, self.parent());
+        self.set_pending();
+    }
+
+    /// A scalar or one flow collection: the value of the pending slot on top.
+    fn value(&mut self, toks: &[Tok<'a>]) {
+        let parent = self.parent();
+        if let Some(top) = self.stack.last_mut() {
+            top.pending = false;
+        }
+        let mut flow: Vec<usize> = Vec::new();
+        for tok in toks {
+            let inner = flow.last().copied().unwrap_or(parent);
+            match tok.kind {
+                TokKind::FlowMapStart | TokKind::FlowSeqStart => {
+                    let kind = match tok.kind {
+                        TokKind::FlowMapStart => Kind::MappingStart,
+                        _ => Kind::SequenceStart,
+                    };
+                    flow.push(self.events.len());
+                    self.push(kind, tok.start, tok.end, "", inner);
+                }
+                TokKind::FlowMapEnd | TokKind::FlowSeqEnd => {
+                    let kind = match tok.kind {
+                        TokKind::FlowMapEnd => Kind::MappingEnd,
+                        _ => Kind::SequenceEnd,
+                    };
+                    if let Some(start) = flow.pop() {
+                        let i = self.events.len();
+                        self.events[start].last = i;
+                    }
+                    self.push(kind, tok.start, tok.end, "", NO_PARENT);
+                }
+                _ => self.push_tok(tok, inner),
+            }
+        }
+    }
+}
+
+/// Checks an edit by re-reading only the lines it touched: each must cut into the same tokens
+/// as before, except that each edited scalar now holds its new value and reads as a string.
+///
+/// Every other byte is unchanged (the splices replace only their ranges), and the fast
+/// reader's structure depends only on the tokens of each line and the columns of the tokens
+/// before the first value, so equal tokens mean an equal document apart from the values. The
+/// caller falls back to the full re-parse when this returns false.
+pub(crate) fn verify_lines(
+    old: &str,
+    new: &str,
+    splices: &[&Splice],
+    spans: &[Range<usize>],
+    values: &[&str],
+) -> bool {
+    let (ob, nb) = (old.as_bytes(), new.as_bytes());
+    // Lines as the reader cuts them: after a byte order mark, before `\r\n` or `\n`.
+    let bom = if old.starts_with('\u{feff}') { 3 } else { 0 };
+    let line_start = |b: &[u8], at: usize| {
+        b[..at]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(bom, |n| n + 1)
+    };
+    let line_end = |b: &[u8], at: usize| {
+        let next = b[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |n| at + n);
+        line::content_end(b, at, next)
+    };
+    let (mut old_toks, mut new_toks) = (Vec::new(), Vec::new());
+    let mut k = 0;
+    while k < splices.len() {
+        let first = splices[k];
+        if first.range.is_empty() || first.token_start != 0 {
+            return false;
+        }
+        let ls = line_start(ob, first.range.start);
+        let le = line_end(ob, first.range.end);
+        let group_end = k + splices[k..]
+            .iter()
+            .take_while(|s| s.range.start < le)
+            .count();
+        let last = splices[group_end - 1];
+        let new_ls = spans[k].start - (first.range.start - ls);
+        let new_le = spans[group_end - 1].end + (le - last.range.end);
+        if new_le > nb.len()
+            || line_start(nb, spans[k].start) != new_ls
+            || line_end(nb, spans[group_end - 1].end) != new_le
+        {
+            return false;
+        }
+        let read_old = line::tokenize(old, ls, le, &mut old_toks);
+        let read_new = line::tokenize(new, new_ls, new_le, &mut new_toks);
+        if read_old != Ok(Line::Content)
+            || read_new != Ok(Line::Content)
+            || old_toks.len() != new_toks.len()
+        {
+            return false;
+        }
+        let mut matched = 0;
+        for (o, n) in old_toks.iter().zip(&new_toks) {
+            let edit = (k..group_end).find(|&e| splices[e].range.start == o.start);
+            match edit {
+                Some(e) => {
+                    let TokKind::Scalar(style) = n.kind else {
+                        return false;
+                    };
+                    if !matches!(o.kind, TokKind::Scalar(_))
+                        || n.value != values[e]
+                        || (style == ScalarStyle::Plain
+                            && plain_reading(&n.value) != PlainReading::String)
+                    {
+                        return false;
+                    }
+                    matched += 1;
+                }
+                None => {
+                    let same_column = matched > 0 || o.start - ls == n.start - new_ls;
+                    if o.kind != n.kind || o.value != n.value || !same_column {
+                        return false;
+                    }
+                }
+            }
+        }
+        if matched != group_end - k {
+            return false;
+        }
+        k = group_end;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;
