@@ -86,6 +86,11 @@ pub struct FieldEdit {
 /// take for something other than its text (`1.30` is the float 1.3 to Helm, `yes` a bool
 /// to YAML 1.1, an empty value is null); canonical integers and `true`/`false` are read.
 pub fn get(file: &str, content: &[u8], path: &str) -> Result<String, ValuesError> {
+    get_with(file, content, path, true)
+}
+
+/// [`get`], with the fast reader first (`fast`) or with only the full parse.
+fn get_with(file: &str, content: &[u8], path: &str, fast: bool) -> Result<String, ValuesError> {
     let err = |kind| ValuesError::new(file, path, kind);
     let parsed = ValuePath::parse(path).map_err(|e| {
         err(ValuesErrorKind::InvalidPath {
@@ -93,6 +98,18 @@ pub fn get(file: &str, content: &[u8], path: &str) -> Result<String, ValuesError
         })
     })?;
     let src = utf8(content).map_err(err)?;
+    if fast {
+        // Refusals, as for set, come from the full parse.
+        let read = fast::parse(src, fast::Keep::Paths(&[parsed.segments()]))
+            .ok()
+            .and_then(|doc| {
+                let node = locate::locate(&doc, &parsed, Purpose::Read).ok()?;
+                Some(doc.scalar(node).unwrap_or_default().to_owned())
+            });
+        if let Some(value) = read {
+            return Ok(value);
+        }
+    }
     let doc = doc::parse(src).map_err(err)?;
     let node = locate::locate(&doc, &parsed, Purpose::Read).map_err(err)?;
     Ok(doc.scalar(node).unwrap_or_default().to_owned())
@@ -159,10 +176,7 @@ fn set_many_with<P: AsRef<str>, V: AsRef<str>>(
     let src = utf8(content).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
     if fast {
         // Anything the fast path does not cover, refusals included, is decided below.
-        if let Some(edits) = fast::parse(src)
-            .ok()
-            .and_then(|doc| edit_fast(file, &doc, &requests))
-        {
+        if let Some(edits) = try_fast(file, src, &requests) {
             return Ok(edits);
         }
     }
@@ -188,6 +202,12 @@ fn set_many_with<P: AsRef<str>, V: AsRef<str>>(
 }
 
 /// The fast path's edit, or `None` to leave the decision to the full parse.
+fn try_fast(file: &str, src: &str, requests: &[Request<'_>]) -> Option<Edits> {
+    let paths: Vec<&[Segment]> = requests.iter().map(|(_, p, _)| p.segments()).collect();
+    let doc = fast::parse(src, fast::Keep::Paths(&paths)).ok()?;
+    edit_fast(file, &doc, requests)
+}
+
 fn edit_fast(file: &str, doc: &doc::Doc<'_>, requests: &[Request<'_>]) -> Option<Edits> {
     let plan = plan_all(file, doc, requests, &String::new).ok()?;
     let sorted = plan.sorted();

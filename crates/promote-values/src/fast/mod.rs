@@ -14,6 +14,7 @@ use saphyr_parser::ScalarStyle;
 
 use crate::doc::{Doc, Ev, Kind, NO_PARENT};
 use crate::edit::Splice;
+use crate::path::Segment;
 use crate::reading::{PlainReading, plain_reading};
 
 pub(crate) use line::Unsupported;
@@ -22,8 +23,17 @@ use line::{Line, Tok, TokKind};
 /// One block collection still open.
 #[derive(Debug)]
 struct Open {
-    /// Its start event.
-    start: usize,
+    /// Its start event, if it was written out.
+    start: Option<usize>,
+    /// Whether its contents are written out (it lies on a requested path).
+    inside: bool,
+    /// The requested paths that lead to it, as bits; it is `depth` segments deep.
+    paths: u64,
+    depth: usize,
+    /// The paths that lead to the value of the current key or item.
+    child_paths: u64,
+    /// Items read so far, for a sequence.
+    items: usize,
     map: bool,
     indent: usize,
     /// A key (or `-`) was read whose value has not come yet.
@@ -32,22 +42,45 @@ struct Open {
     indentless: bool,
 }
 
-struct Builder<'a> {
+/// Which collections the builder writes out in full: all of them, or only those on these
+/// paths (the others become an empty collection of the same kind, which is all that walking
+/// a path needs of them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Keep<'p> {
+    // Only the tests read whole documents this way, to compare them with the full parser's.
+    #[cfg_attr(not(test), allow(dead_code))]
+    All,
+    Paths(&'p [&'p [Segment]]),
+}
+
+/// At most this many paths are followed; more go to the full parse.
+const MAX_PATHS: usize = 64;
+
+struct Builder<'a, 'p> {
     events: Vec<Ev<'a>>,
     stack: Vec<Open>,
     root: Option<usize>,
     line: usize,
+    keep: Keep<'p>,
 }
 
-/// Parses `src` if it lies inside the fast subset; the result equals [`crate::doc::parse`]'s
-/// in events, values and scalar positions (positions are bytes here).
-pub(crate) fn parse(src: &str) -> Result<Doc<'_>, Unsupported> {
+/// Parses `src` if it lies inside the fast subset. With [`Keep::All`] the result equals
+/// [`crate::doc::parse`]'s in events, values and scalar positions (positions are bytes here);
+/// with [`Keep::Paths`] only the collections on those paths have their contents.
+pub(crate) fn parse<'a>(src: &'a str, keep: Keep<'_>) -> Result<Doc<'a>, Unsupported> {
+    if matches!(keep, Keep::Paths(p) if p.len() > MAX_PATHS) {
+        return Err(Unsupported);
+    }
     let mut b = Builder {
-        // About one event per dozen bytes in values files; a guess saves the regrowth copies.
-        events: Vec::with_capacity(src.len() / 12 + 8),
+        // About one event per dozen bytes when all are kept; a guess saves regrowth copies.
+        events: Vec::with_capacity(match keep {
+            Keep::All => src.len() / 12 + 8,
+            Keep::Paths(_) => 256,
+        }),
         stack: Vec::new(),
         root: None,
         line: 1,
+        keep,
     };
     b.push(Kind::StreamStart, 0, 0, "", NO_PARENT);
     let document_start = b.events.len();
@@ -58,10 +91,7 @@ pub(crate) fn parse(src: &str) -> Result<Doc<'_>, Unsupported> {
     let mut start = if src.starts_with('\u{feff}') { 3 } else { 0 };
     let mut explicit = false;
     while start < bytes.len() {
-        let next = bytes[start..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(bytes.len(), |n| start + n);
+        let next = line::find_newline(bytes, start);
         let end = line::content_end(bytes, start, next);
         if !explicit && b.root.is_none() && line::document_start(src, start, end) {
             explicit = true;
@@ -81,7 +111,7 @@ pub(crate) fn parse(src: &str) -> Result<Doc<'_>, Unsupported> {
     Ok(Doc::with_byte_positions(src, b.events, root))
 }
 
-impl<'a> Builder<'a> {
+impl<'a> Builder<'a, '_> {
     fn push(&mut self, kind: Kind, start: usize, end: usize, value: &'a str, parent: usize) {
         let i = self.events.len();
         self.events.push(Ev {
@@ -116,26 +146,56 @@ impl<'a> Builder<'a> {
         });
     }
 
+    /// The collection on top, when its contents are written out.
+    fn inside(&self) -> bool {
+        self.stack.last().is_none_or(|o| o.inside)
+    }
+
     fn parent(&self) -> usize {
-        self.stack.last().map_or(NO_PARENT, |o| o.start)
+        self.stack.last().and_then(|o| o.start).unwrap_or(NO_PARENT)
+    }
+
+    /// The paths among `paths` whose segment at `depth` is `matches`.
+    fn follow(&self, paths: u64, depth: usize, matches: impl Fn(&Segment) -> bool) -> u64 {
+        let Keep::Paths(all) = self.keep else {
+            return u64::MAX;
+        };
+        let mut out = 0;
+        for (i, path) in all.iter().enumerate() {
+            if paths & (1 << i) != 0 && path.get(depth).is_some_and(&matches) {
+                out |= 1 << i;
+            }
+        }
+        out
     }
 
     /// Opens a block collection as the value of the pending slot on top (or as the root).
     fn open(&mut self, map: bool, indent: usize, at: usize, indentless: bool) {
         let parent = self.parent();
-        if let Some(top) = self.stack.last_mut() {
-            top.pending = false;
-        }
-        let start = self.events.len();
-        self.root.get_or_insert(start);
-        let kind = if map {
-            Kind::MappingStart
-        } else {
-            Kind::SequenceStart
+        let (written, paths, depth) = match self.stack.last_mut() {
+            Some(top) => {
+                top.pending = false;
+                (top.inside, top.child_paths, top.depth + 1)
+            }
+            None => (true, u64::MAX, 0),
         };
-        self.push(kind, at, at, "", parent);
+        let start = written.then_some(self.events.len());
+        if let Some(start) = start {
+            self.root.get_or_insert(start);
+            let kind = if map {
+                Kind::MappingStart
+            } else {
+                Kind::SequenceStart
+            };
+            self.push(kind, at, at, "", parent);
+        }
         self.stack.push(Open {
             start,
+            inside: written && paths != 0,
+            paths,
+            depth,
+            child_paths: 0,
+            items: 0,
             map,
             indent,
             pending: false,
@@ -147,11 +207,14 @@ impl<'a> Builder<'a> {
         let Some(top) = self.stack.pop() else {
             return;
         };
-        if top.pending {
-            self.push(Kind::Scalar(ScalarStyle::Plain), at, at, "", top.start);
+        let Some(start) = top.start else {
+            return;
+        };
+        if top.pending && top.inside {
+            self.push(Kind::Scalar(ScalarStyle::Plain), at, at, "", start);
         }
         let i = self.events.len();
-        self.events[top.start].last = i;
+        self.events[start].last = i;
         let kind = if top.map {
             Kind::MappingEnd
         } else {
@@ -181,8 +244,9 @@ impl<'a> Builder<'a> {
         };
         if top.pending {
             top.pending = false;
-            let parent = top.start;
-            self.push(Kind::Scalar(ScalarStyle::Plain), at, at, "", parent);
+            if let (true, Some(parent)) = (top.inside, top.start) {
+                self.push(Kind::Scalar(ScalarStyle::Plain), at, at, "", parent);
+            }
         }
     }
 
@@ -204,7 +268,7 @@ impl<'a> Builder<'a> {
                     None if self.root.is_none() => self.open(false, col, first.start, false),
                     _ => return Err(Unsupported),
                 }
-                self.set_pending();
+                self.item();
                 if let Some(key) = rest.first().filter(|t| matches!(t.kind, TokKind::Key(_))) {
                     self.open(true, key.start - line_start, key.start, false);
                     self.key(key);
@@ -238,23 +302,58 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn set_pending(&mut self) {
+    /// A `-` on the sequence on top: its next item is pending.
+    fn item(&mut self) {
+        let Some(top) = self.stack.last() else {
+            return;
+        };
+        let index = top.items;
+        let paths = self.follow(top.paths, top.depth, |s| *s == Segment::Index(index));
         if let Some(top) = self.stack.last_mut() {
+            top.items += 1;
+            top.child_paths = paths;
             top.pending = true;
         }
     }
 
     fn key(&mut self, key: &Tok<'a>) {
-        self.push_tok(key, self.parent());
-        self.set_pending();
+        if self.inside() {
+            self.push_tok(key, self.parent());
+        }
+        let Some(top) = self.stack.last() else {
+            return;
+        };
+        let name: &str = &key.value;
+        let paths = self.follow(
+            top.paths,
+            top.depth,
+            |s| matches!(s, Segment::Key(k) if k == name),
+        );
+        if let Some(top) = self.stack.last_mut() {
+            top.child_paths = paths;
+            top.pending = true;
+        }
     }
 
     /// A scalar or one flow collection: the value of the pending slot on top.
     fn value(&mut self, toks: &[Tok<'a>]) {
         let parent = self.parent();
-        if let Some(top) = self.stack.last_mut() {
-            top.pending = false;
+        let Some(top) = self.stack.last_mut() else {
+            return;
+        };
+        top.pending = false;
+        if !top.inside {
+            return;
         }
+        // A flow collection off the requested paths: its brackets only.
+        let brackets;
+        let toks = match (top.child_paths, toks) {
+            (0, [open, .., close]) => {
+                brackets = [open.clone(), close.clone()];
+                &brackets[..]
+            }
+            _ => toks,
+        };
         let mut flow: Vec<usize> = Vec::new();
         for tok in toks {
             let inner = flow.last().copied().unwrap_or(parent);

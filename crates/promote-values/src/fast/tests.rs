@@ -10,14 +10,14 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use super::{Unsupported, parse};
+use super::{Keep, Unsupported, parse};
 use crate::doc::{self, Kind};
 use crate::{Edits, ValuesError, set_many_with};
 
 /// Asserts that the fast reader's document equals the full parser's, if the fast reader
 /// takes the file; returns whether it did.
 fn same_document(src: &str) -> Result<bool, TestCaseError> {
-    let fast = match parse(src) {
+    let fast = match parse(src, Keep::All) {
         Ok(doc) => doc,
         Err(Unsupported) => return Ok(false),
     };
@@ -64,18 +64,34 @@ fn same_edit(content: &[u8], fields: &[(&str, &str)]) -> Result<bool, TestCaseEr
         fields,
         String::from_utf8_lossy(content)
     );
-    let decided = std::str::from_utf8(content)
-        .ok()
-        .and_then(|src| parse(src).ok())
-        .and_then(|doc| {
-            let requests: Vec<_> = fields
-                .iter()
-                .map(|(p, v)| crate::ValuePath::parse(p).map(|parsed| (*p, parsed, *v)))
-                .collect::<Result<_, _>>()
-                .ok()?;
-            crate::edit_fast("f.yaml", &doc, &requests)
+    for (path, _) in fields {
+        let fast = crate::get_with("f.yaml", content, path, true);
+        prop_assert_eq!(
+            fast,
+            crate::get_with("f.yaml", content, path, false),
+            "get {}",
+            path
+        );
+    }
+    if let Ok(edits) = &fast {
+        for (path, _) in fields {
+            let fast = crate::get_with("f.yaml", &edits.content, path, true);
+            let full = crate::get_with("f.yaml", &edits.content, path, false);
+            prop_assert_eq!(fast, full, "get {} after the edit", path);
+        }
+    }
+    let requests: Option<Vec<_>> = fields
+        .iter()
+        .map(|(p, v)| {
+            crate::ValuePath::parse(p)
+                .ok()
+                .map(|parsed| (*p, parsed, *v))
         })
-        .is_some();
+        .collect();
+    let decided = match (std::str::from_utf8(content), requests) {
+        (Ok(src), Some(requests)) => crate::try_fast("f.yaml", src, &requests).is_some(),
+        _ => false,
+    };
     Ok(decided)
 }
 
@@ -301,7 +317,7 @@ fn fast_path_equals_full_path_on_mutated_files() {
 #[test]
 fn local_check_refuses_a_changed_line() {
     let src = "a: v1 # c\nb: [v2, v3]\n";
-    let doc = parse(src).expect("fast");
+    let doc = parse(src, Keep::All).expect("fast");
     let requests = vec![("a", crate::ValuePath::parse("a").expect("path"), "v9")];
     let plan = crate::plan_all("f", &doc, &requests, &String::new).expect("plan");
     let sorted = plan.sorted();
