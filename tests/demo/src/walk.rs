@@ -1,5 +1,6 @@
-//! The walk through one Promotion: applied, a CI release, the approval, the promotion with
-//! its phases, the commit, then a drift finding and a policy finding.
+//! The walk through one Promotion: applied, a CI release, a drift finding while the release
+//! waits for approval, the approval, the promotion with its phases, the commit, then a policy
+//! finding.
 
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -20,11 +21,11 @@ const HOT_IMAGE: &str = "okteto-dev";
 pub async fn walk(n: &mut Narrator, lab: &Lab) -> Result<()> {
     apply_promotion(n, lab).await?;
     let ci = release(n, lab).await?;
+    drift(n, lab).await?;
     let mut phases = PhaseWatch::start(lab.promotions()).await?;
     approve(n, lab).await?;
     promote(n, lab, &mut phases).await?;
     commit(n, lab, &ci).await?;
-    drift(n, lab).await?;
     policy(n, lab).await
 }
 
@@ -266,24 +267,43 @@ fn commits_since(lab: &Lab, since: &str) -> Result<(usize, Vec<String>)> {
     Ok((count, files))
 }
 
+/// A hot-reload session on dev while sha-2 waits: dev's last sync is at the branch tip, so
+/// Argo CD's auto-sync (self-heal off) leaves the session alone, as it would for a developer.
 async fn drift(n: &mut Narrator, lab: &Lab) -> Result<()> {
     n.step("A drift finding: a hot-reload session on dev");
-    n.say("A developer starts a hot-reload session (Okteto) on dev, so the live image differs\nfrom Git (simulated with the simulator's start_hot_session). With self-heal off,\nArgo CD leaves it running, and the operator reports the drift:");
+    n.say(&format!(
+        "While {NEXT} waits for approval, a developer starts a hot-reload session (Okteto) on dev:\nthe live image differs from Git (simulated with the simulator's start_hot_session).\nWith self-heal off, Argo CD leaves it running, and the operator reports the drift:"
+    ));
     lab.sim
         .start_hot_session(&lab.dev, &format!("{IMAGE}:{HOT_IMAGE}"));
-    lab.wait("dev drifts from Git", |s| {
+    lab.wait("dev's live state drifts from Git", |s| {
         source_git_vs_live(s).as_deref() == Some("OutOfSync")
     })
     .await?;
     get_applications(n, lab).await?;
     get_promotions(n, lab).await?;
-    jsonpath(n, lab, "{.status.drift.source.reason}").await?;
-    lab.sim.end_hot_session(&lab.dev);
-    lab.wait("the drift clears", |s| {
-        s.drift.as_ref().is_some_and(|d| !d.drifted)
-    })
+    n.say("Two findings: the release drift (dev ahead of prod) and dev's live state against Git:");
+    jsonpath(
+        n,
+        lab,
+        r#"{.status.drift.release.message}{"\n"}{.status.drift.source.reason}"#,
+    )
     .await?;
-    n.say("The session ends: dev runs what Git says again and the drift clears.");
+    lab.sim.end_hot_session(&lab.dev);
+    // Dev is Progressing for a moment once the session ends; the gates hold a promotion
+    // until it is Healthy, so wait for that before approving.
+    lab.wait_running(&lab.dev, NEXT).await?;
+    lab.wait(
+        "dev's live state matches Git again and dev is Healthy",
+        |s| {
+            source_git_vs_live(s).as_deref() == Some("Synced")
+                && s.source.as_ref().and_then(|e| e.health.as_deref()) == Some("Healthy")
+        },
+    )
+    .await?;
+    n.say(&format!(
+        "The session ends: dev runs what Git says again. The release drift stays until {NEXT}\nis promoted:"
+    ));
     get_promotions(n, lab).await?;
     Ok(())
 }
