@@ -136,6 +136,22 @@ pub struct PromotionSpec {
     /// flight. Set with `kubectl promote reset`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<ResetRequest>,
+
+    /// Keep a deployment log in the repository: each promotion, rollback and reset adds an
+    /// entry (what moved, who approved and why, the source commits it brings) to this
+    /// Markdown file in the same commit, newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_notes: Option<ReleaseNotes>,
+}
+
+/// Where the lane keeps its deployment log.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseNotes {
+    /// The file, relative to the repository root (`deploy/CHANGELOG-web.md`); created when
+    /// missing, in a directory that exists.
+    #[schemars(length(min = 1, max = 1024))]
+    pub file: String,
 }
 
 /// A request to reset the source to the target's release fields.

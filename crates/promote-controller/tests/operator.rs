@@ -41,9 +41,11 @@ async fn seed_flow_waits_for_approval_then_promotes_with_one_commit() {
         "nothing moves before the approval"
     );
 
-    w.patch_spec(json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead",
-                                     "note": "fixes the login redirect"}}))
-        .await;
+    w.patch_spec(
+        json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead",
+                                     "note": "fixes the login redirect"}}),
+    )
+    .await;
     let s = w.wait_phase(Phase::Promoted).await;
 
     let commits = w.commits_since(&ci);

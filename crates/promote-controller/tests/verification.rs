@@ -9,11 +9,15 @@ use serde_json::json;
 use world::health::{Mode, serve};
 use world::*;
 
+/// The deployment log the lanes here keep.
+const LOG: &str = "deploy/CHANGELOG.md";
+
 async fn auto_lane(w: &World, url: &str, timeout: &str) {
     w.create_promotion(
         "Auto",
         json!({"verification": {"healthUrl": url, "interval": "1s", "successes": 3,
-                                "expectBody": "ok", "timeout": timeout}}),
+                                "expectBody": "ok", "timeout": timeout},
+               "releaseNotes": {"file": LOG}}),
     )
     .await;
     w.wait_phase(Phase::InSync).await;
@@ -66,7 +70,21 @@ async fn a_health_url_that_fails_three_times_then_passes_verifies_the_promotion(
             .unwrap_or_default()
             .contains("answered 3 of 3")
     );
-    assert_eq!(w.commits_since(&ci).len(), 1, "one commit, no rollback");
+    let commits = w.commits_since(&ci);
+    assert_eq!(commits.len(), 1, "one commit, no rollback");
+    // The deployment log got its entry in the same commit.
+    let mut files = commits[0].2.clone();
+    files.sort_unstable();
+    assert_eq!(files, [LOG.to_owned(), PROD_RELEASE.to_owned()]);
+    let log = w.file_at_tip(LOG);
+    assert!(
+        log.starts_with("# Deployment log\n\n## web: image.tag sha-1 -> sha-2 (dev -> prod), "),
+        "{log}"
+    );
+    assert!(
+        log.contains("- automatic\n") && log.contains(" ci: release sha-2 ("),
+        "{log}"
+    );
     assert_eq!(s.history[0].verification, record.verification);
     op.stop().await;
     w.finish().await;

@@ -10,6 +10,7 @@ mod build;
 mod evaluate;
 mod heads;
 mod inspect;
+mod log;
 mod net;
 mod preview;
 mod reads;

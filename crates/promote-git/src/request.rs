@@ -138,6 +138,9 @@ pub struct PromotionRequest {
     pub approved_by: Option<String>,
     /// Free text added to the commit message body.
     pub note: Option<String>,
+    /// A Markdown deployment log in the repository that gets an entry for this change in the
+    /// same commit (created when missing; its directory must exist).
+    pub log_file: Option<String>,
 }
 
 impl PromotionRequest {
@@ -160,6 +163,7 @@ impl PromotionRequest {
             author: None,
             approved_by: None,
             note: None,
+            log_file: None,
         }
     }
 
@@ -187,7 +191,13 @@ impl PromotionRequest {
         self
     }
 
-    /// Adds free text to the commit message.
+    /// Keeps a deployment log entry for this change in `path`, in the same commit.
+    pub fn log_file(mut self, path: impl Into<String>) -> Self {
+        self.log_file = Some(path.into());
+        self
+    }
+
+    /// Adds free text to the commit message body.
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = Some(note.into());
         self

@@ -84,6 +84,10 @@ pub struct WriteRequest {
     pub previous: String,
     /// Who approved it.
     pub approved_by: Option<String>,
+    /// The approval's note, for the commit message and the deployment log.
+    pub note: Option<String>,
+    /// The deployment log file that gets an entry in the same commit.
+    pub log_file: Option<String>,
     /// The branch tip the decision was first made on: a commit of ours that already wrote
     /// the values is looked for between it and the tip.
     pub base_revision: Option<String>,

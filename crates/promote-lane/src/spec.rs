@@ -36,6 +36,8 @@ pub struct LaneSpec {
     pub after: Option<String>,
     /// A request to reset the source to the target's release fields: its id and who asked.
     pub reset: Option<ResetSpec>,
+    /// The deployment log file each commit of the lane adds an entry to.
+    pub release_log: Option<String>,
 }
 
 /// A reset request.
@@ -243,6 +245,7 @@ impl LaneSpec {
             pin,
             suspend: spec.suspend,
             after: after(spec)?,
+            release_log: release_log(spec)?,
             reset: match &spec.reset {
                 None => None,
                 Some(r) if r.id.trim().is_empty() => {
@@ -265,6 +268,30 @@ impl LaneSpec {
     pub fn pinned(&self) -> Option<&str> {
         self.pin.as_deref()
     }
+}
+
+fn release_log(spec: &PromotionSpec) -> Result<Option<String>, SpecError> {
+    let Some(notes) = &spec.release_notes else {
+        return Ok(None);
+    };
+    let file = notes.file.trim();
+    if file == spec.source.values_file.trim() || file == spec.target.values_file.trim() {
+        return Err(error(
+            "spec.releaseNotes.file",
+            SpecErrorKind::Same,
+            format!("{file:?} is a release values file"),
+            "name a separate file such as deploy/CHANGELOG.md",
+        ));
+    }
+    if file.is_empty() || file.starts_with('/') || file.split('/').any(|c| c == ".." || c == ".git") {
+        return Err(error(
+            "spec.releaseNotes.file",
+            SpecErrorKind::RepositoryPath,
+            format!("{file:?} is not a path inside the repository"),
+            "give a path relative to the repository root, such as deploy/CHANGELOG.md",
+        ));
+    }
+    Ok(Some(file.to_owned()))
 }
 
 fn after(spec: &PromotionSpec) -> Result<Option<String>, SpecError> {

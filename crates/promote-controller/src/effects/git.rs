@@ -50,6 +50,12 @@ pub(crate) async fn write(
     if let Some(who) = &request.approved_by {
         git_request = git_request.approved_by(who.clone());
     }
+    if let Some(note) = &request.note {
+        git_request = git_request.note(note.clone());
+    }
+    if let Some(file) = &request.log_file {
+        git_request = git_request.log_file(file.clone());
+    }
     match ctx.engine.promote(git_request).await {
         Ok(Outcome::Committed(c)) => {
             ctx.metrics.git_operation("push", "committed");

@@ -7,12 +7,15 @@ use git2::{Oid, Repository};
 use tracing::{info, warn};
 
 use super::Engine;
-use super::evaluate::{Eval, Prepared, Read, describe, evaluate, last_change, signature};
+use super::evaluate::{
+    Eval, Prepared, Read, changes_since, describe, evaluate, last_change, signature,
+};
+use super::log;
 use crate::GitError;
 use crate::auth::RemoteSpec;
 use crate::message::{self, Moved};
 use crate::path::RepoPath;
-use crate::request::{CommitId, Committed, Conflict, Identity, Outcome};
+use crate::request::{ChangeInfo, CommitId, Committed, Conflict, Identity, Outcome, Source};
 use crate::transport;
 use crate::tree;
 
@@ -88,8 +91,22 @@ impl Engine {
                     content,
                     mode,
                 }) => {
-                    moved.push(describe(p, &from, &to));
+                    let m = describe(p, &from, &to);
                     overlay.insert(p.target.clone(), (content, mode));
+                    if let Some(log_path) = &p.log {
+                        let changes = source_changes(&read, tip, p, &from, config.history_depth);
+                        let at = jiff::Timestamp::now()
+                            .round(jiff::Unit::Second)
+                            .unwrap_or_default();
+                        let entry = log::entry(&m, &changes, &at.to_string());
+                        if let Err(e) = log::append(&read, &mut overlay, log_path, &entry) {
+                            // The log is part of this request's commit: without it, no commit.
+                            overlay.remove(&p.target);
+                            finished.push((*index, Err(e)));
+                            continue;
+                        }
+                    }
+                    moved.push(m);
                     planned.push((k, from, to));
                 }
                 Err(e) => finished.push((*index, Err(e))),
@@ -144,6 +161,27 @@ impl Engine {
             .map_err(local)
     }
 }
+
+/// The commits that changed the promoted version in the source file since the target's
+/// version, for the deployment log (none for values that come from no file).
+fn source_changes(
+    read: &Read<'_>,
+    tip: Oid,
+    p: &Prepared<'_>,
+    from: &[String],
+    depth: usize,
+) -> Vec<ChangeInfo> {
+    let (Some(path), Source::File { fields, .. }) = (&p.source, &p.request.source) else {
+        return Vec::new();
+    };
+    let (Some(field), Some(since)) = (fields.first(), from.first()) else {
+        return Vec::new();
+    };
+    changes_since(read, tip, path, field, since, depth, LOG_CHANGES).0
+}
+
+/// Most source commits listed in one deployment log entry.
+const LOG_CHANGES: usize = 10;
 
 /// What one build came to: requests settled on this tip, requests in the commit (index into
 /// the prepared requests, values before, values after), and the commit if there is one.

@@ -34,6 +34,7 @@ pub(super) struct Prepared<'r> {
     pub(super) request: &'r PromotionRequest,
     pub(super) source: Option<RepoPath>,
     pub(super) target: RepoPath,
+    pub(super) log: Option<RepoPath>,
 }
 
 /// What one request comes to on one tree.
@@ -111,10 +112,23 @@ pub(super) fn prepare<'r>(
     if request.promotion.trim().is_empty() {
         return Err(GitError::InvalidRequest("the promotion has no name".into()));
     }
+    let log = match &request.log_file {
+        None => None,
+        Some(file) => {
+            let log = RepoPath::parse(file)?;
+            if log == target || source.as_ref() == Some(&log) {
+                return Err(GitError::InvalidRequest(format!(
+                    "the deployment log {log} is a release values file; name another file"
+                )));
+            }
+            Some(log)
+        }
+    };
     Ok(Prepared {
         request,
         source,
         target,
+        log,
     })
 }
 

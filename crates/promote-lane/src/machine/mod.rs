@@ -245,6 +245,8 @@ impl Lane<'_> {
             from,
             version: values[0].clone(),
             previous,
+            note: self.approval_note(kind, &values[0]),
+            log_file: spec.release_log.clone(),
             values,
             expected: expected.to_vec(),
             approved_by,
