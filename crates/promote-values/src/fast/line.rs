@@ -92,19 +92,21 @@ pub(crate) fn document_start(src: &str, start: usize, end: usize) -> bool {
     }
     let mut t = Cursor {
         src,
-        b,
-        end,
+        b: &b[..end],
         p: start + 3,
+        full: true,
     };
     t.spaces_then_end() == Ok(true)
 }
 
 /// Tokenizes `src[start..end]` (one line without its line break) into `toks` (cleared first).
+/// Unless `full`, a flow collection is checked whole but only its outer brackets are pushed.
 pub(crate) fn tokenize<'a>(
     src: &'a str,
     start: usize,
     end: usize,
     toks: &mut Vec<Tok<'a>>,
+    full: bool,
 ) -> Result<Line, Unsupported> {
     toks.clear();
     let b = src.as_bytes();
@@ -124,7 +126,12 @@ pub(crate) fn tokenize<'a>(
         // Directives and document markers.
         return Err(Unsupported);
     }
-    let mut t = Cursor { src, b, end, p };
+    let mut t = Cursor {
+        src,
+        b: &b[..end],
+        p,
+        full,
+    };
     if t.at(b'-') && matches!(t.peek(1), None | Some(b' ')) {
         toks.push(tok(TokKind::Dash, t.p, t.p + 1, ""));
         t.p += 1;
@@ -167,20 +174,39 @@ fn tok<'a>(kind: TokKind, start: usize, end: usize, value: &'a str) -> Tok<'a> {
 
 /// Comments may hold tabs and any printable text, but no other control characters.
 fn check_comment(src: &str, from: usize, end: usize) -> Result<(), Unsupported> {
-    let text = &src[from..end];
-    if text.is_ascii() {
-        return match text
-            .bytes()
-            .all(|c| c == b'\t' || (b' '..=b'~').contains(&c))
-        {
-            true => Ok(()),
-            false => Err(Unsupported),
-        };
+    let b = &src.as_bytes()[from..end];
+    let mut i = 0;
+    // Eight bytes at a time while they are all printable ASCII (0x20..=0x7e).
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let mut chunk = [0u8; 8];
+    while i + 8 <= b.len() {
+        chunk.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(chunk);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del_or_high = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f)) & HIGH;
+        if x & HIGH != 0 || below_space != 0 || del_or_high != 0 {
+            break;
+        }
+        i += 8;
     }
-    match text.chars().all(|c| c == '\t' || printable(c)) {
-        true => Ok(()),
-        false => Err(Unsupported),
+    while i < b.len() {
+        let c = b[i];
+        if CLASS[usize::from(c)] & COMMENT == 0 {
+            return Err(Unsupported);
+        }
+        // The multibyte characters `printable` refuses all start with one of these bytes.
+        if matches!(c, 0xc2 | 0xe2 | 0xef) {
+            let ch = src[from + i..].chars().next().ok_or(Unsupported)?;
+            if !printable(ch) {
+                return Err(Unsupported);
+            }
+            i += ch.len_utf8();
+        } else {
+            i += 1;
+        }
     }
+    Ok(())
 }
 
 /// Printable in YAML and never a line break or byte order mark to any reader.
@@ -196,67 +222,103 @@ fn printable(c: char) -> bool {
     )
 }
 
+/// Byte classes, one bit each, looked up rather than matched: the reader's inner loops.
+const WORD_START: u8 = 1;
+const WORD: u8 = 2;
+const BLOCK_PLAIN: u8 = 4;
+const COMMENT: u8 = 8;
+
+static CLASS: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let start = alnum || matches!(b, b'_' | b'.' | b'/' | b'~' | b'+' | b'$' | b'(');
+        let word = start || matches!(b, b')' | b'@' | b'-');
+        let plain = word
+            || matches!(
+                b,
+                b' ' | b':'
+                    | b'#'
+                    | b'='
+                    | b'^'
+                    | b'<'
+                    | b'>'
+                    | b';'
+                    | b'?'
+                    | b'!'
+                    | b'%'
+                    | b'&'
+                    | b'*'
+                    | b'|'
+            );
+        let comment = b == b'\t' || (b >= b' ' && b <= b'~') || b >= 0x80;
+        t[c] = (start as u8 * WORD_START)
+            | (word as u8 * WORD)
+            | (plain as u8 * BLOCK_PLAIN)
+            | (comment as u8 * COMMENT);
+        c += 1;
+    }
+    t
+}
+
+#[inline]
 fn word_start(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'~' | b'+' | b'$' | b'(')
+    CLASS[usize::from(c)] & WORD_START != 0
 }
 
 /// Characters of a plain key or a plain scalar in a flow collection.
+#[inline]
 fn word(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'_' | b'.' | b'/' | b'~' | b'+' | b'$' | b'(' | b')' | b'@' | b'-'
-        )
+    CLASS[usize::from(c)] & WORD != 0
 }
 
 /// Characters a block plain scalar may hold after its first (spaces, `:` and `#` are checked
 /// in context).
+#[inline]
 fn block_plain_char(c: u8) -> bool {
-    word(c)
-        || matches!(
-            c,
-            b' ' | b':'
-                | b'#'
-                | b'='
-                | b'^'
-                | b'<'
-                | b'>'
-                | b';'
-                | b'?'
-                | b'!'
-                | b'%'
-                | b'&'
-                | b'*'
-                | b'|'
-        )
+    CLASS[usize::from(c)] & BLOCK_PLAIN != 0
 }
 
+/// A position in one line: `b` ends where the line's content ends.
 struct Cursor<'a> {
     src: &'a str,
     b: &'a [u8],
-    end: usize,
     p: usize,
+    /// Whether to push the tokens inside flow collections (or only their outer brackets).
+    full: bool,
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn cur(&self) -> Option<u8> {
-        (self.p < self.end).then(|| self.b[self.p])
+        self.b.get(self.p).copied()
     }
 
+    #[inline]
     fn peek(&self, n: usize) -> Option<u8> {
-        (self.p + n < self.end).then(|| self.b[self.p + n])
+        self.b.get(self.p + n).copied()
     }
 
+    #[inline]
     fn at(&self, c: u8) -> bool {
         self.cur() == Some(c)
     }
 
     fn skip_spaces(&mut self) -> usize {
-        let from = self.p;
-        while self.at(b' ') {
-            self.p += 1;
-        }
-        self.p - from
+        let n = self.run(|c| c == b' ');
+        self.p += n;
+        n
+    }
+
+    /// How many bytes from here on satisfy `f`.
+    #[inline]
+    fn run(&self, f: impl Fn(u8) -> bool) -> usize {
+        let rest = self.b.get(self.p..).unwrap_or_default();
+        rest.iter().position(|&c| !f(c)).unwrap_or(rest.len())
     }
 
     /// Skips spaces; true at the end of the line or at a comment (which needs a space first).
@@ -265,7 +327,7 @@ impl<'a> Cursor<'a> {
         match self.cur() {
             None => Ok(true),
             Some(b'#') if spaces > 0 => {
-                check_comment(self.src, self.p, self.end)?;
+                check_comment(self.src, self.p, self.b.len())?;
                 Ok(true)
             }
             Some(_) if spaces > 0 => Ok(false),
@@ -279,9 +341,7 @@ impl<'a> Cursor<'a> {
         let key = match self.cur() {
             Some(b'"' | b'\'') => self.quoted()?,
             Some(c) if word_start(c) => {
-                while self.cur().is_some_and(word) {
-                    self.p += 1;
-                }
+                self.p += self.run(word);
                 tok(
                     TokKind::Key(ScalarStyle::Plain),
                     from,
@@ -312,7 +372,16 @@ impl<'a> Cursor<'a> {
             return Err(Unsupported);
         }
         let mut last = self.p;
-        while let Some(c) = self.cur() {
+        loop {
+            // Runs of word characters need no look-around.
+            let n = self.run(word);
+            if n > 0 {
+                self.p += n;
+                last = self.p;
+            }
+            let Some(c) = self.cur() else {
+                break;
+            };
             if !block_plain_char(c) {
                 return Err(Unsupported);
             }
@@ -404,6 +473,13 @@ impl<'a> Cursor<'a> {
     }
 
     /// A scalar or a collection inside (or opening) flow context.
+    /// Pushes a token inside a flow collection, if the tokens inside are wanted.
+    fn keep(&self, toks: &mut Vec<Tok<'a>>, t: Tok<'a>) {
+        if self.full {
+            toks.push(t);
+        }
+    }
+
     fn flow_node(&mut self, toks: &mut Vec<Tok<'a>>, depth: usize) -> Result<(), Unsupported> {
         if depth > MAX_FLOW_DEPTH {
             return Err(Unsupported);
@@ -412,25 +488,31 @@ impl<'a> Cursor<'a> {
             Some(b'{') => (TokKind::FlowMapStart, TokKind::FlowMapEnd, true),
             Some(b'[') => (TokKind::FlowSeqStart, TokKind::FlowSeqEnd, false),
             Some(b'"' | b'\'') => {
-                toks.push(self.quoted()?);
+                let t = self.quoted()?;
+                self.keep(toks, t);
                 return Ok(());
             }
             _ => {
-                toks.push(self.flow_plain()?);
+                let t = self.flow_plain()?;
+                self.keep(toks, t);
                 return Ok(());
             }
         };
         let close_byte = if is_map { b'}' } else { b']' };
-        toks.push(tok(open, self.p, self.p + 1, ""));
+        let outer = depth == 0;
+        if self.full || outer {
+            toks.push(tok(open, self.p, self.p + 1, ""));
+        }
         self.p += 1;
         self.skip_spaces();
         if !self.at(close_byte) {
             loop {
                 if is_map {
-                    match self.cur() {
-                        Some(b'"' | b'\'') => toks.push(self.quoted()?),
-                        _ => toks.push(self.flow_plain()?),
-                    }
+                    let key = match self.cur() {
+                        Some(b'"' | b'\'') => self.quoted()?,
+                        _ => self.flow_plain()?,
+                    };
+                    self.keep(toks, key);
                     if !(self.at(b':') && self.peek(1) == Some(b' ')) {
                         return Err(Unsupported);
                     }
@@ -452,7 +534,9 @@ impl<'a> Cursor<'a> {
                 }
             }
         }
-        toks.push(tok(close, self.p, self.p + 1, ""));
+        if self.full || outer {
+            toks.push(tok(close, self.p, self.p + 1, ""));
+        }
         self.p += 1;
         Ok(())
     }
@@ -463,9 +547,7 @@ impl<'a> Cursor<'a> {
         if !self.cur().is_some_and(word_start) {
             return Err(Unsupported);
         }
-        while self.cur().is_some_and(word) {
-            self.p += 1;
-        }
+        self.p += self.run(word);
         Ok(tok(
             TokKind::Scalar(ScalarStyle::Plain),
             from,

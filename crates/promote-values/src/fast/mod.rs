@@ -57,6 +57,7 @@ pub(crate) enum Keep<'p> {
 const MAX_PATHS: usize = 64;
 
 struct Builder<'a, 'p> {
+    src: &'a str,
     events: Vec<Ev<'a>>,
     stack: Vec<Open>,
     root: Option<usize>,
@@ -72,6 +73,7 @@ pub(crate) fn parse<'a>(src: &'a str, keep: Keep<'_>) -> Result<Doc<'a>, Unsuppo
         return Err(Unsupported);
     }
     let mut b = Builder {
+        src,
         // About one event per dozen bytes when all are kept; a guess saves regrowth copies.
         events: Vec::with_capacity(match keep {
             Keep::All => src.len() / 12 + 8,
@@ -96,8 +98,8 @@ pub(crate) fn parse<'a>(src: &'a str, keep: Keep<'_>) -> Result<Doc<'a>, Unsuppo
         if !explicit && b.root.is_none() && line::document_start(src, start, end) {
             explicit = true;
             b.events[document_start].kind = Kind::DocumentStart(true);
-        } else if line::tokenize(src, start, end, &mut toks)? == Line::Content {
-            b.content_line(&toks, start)?;
+        } else if line::tokenize(src, start, end, &mut toks, b.all())? == Line::Content {
+            b.content_line(&toks, start..end)?;
         }
         start = next + 1;
         b.line += 1;
@@ -112,6 +114,10 @@ pub(crate) fn parse<'a>(src: &'a str, keep: Keep<'_>) -> Result<Doc<'a>, Unsuppo
 }
 
 impl<'a> Builder<'a, '_> {
+    fn all(&self) -> bool {
+        matches!(self.keep, Keep::All)
+    }
+
     fn push(&mut self, kind: Kind, start: usize, end: usize, value: &'a str, parent: usize) {
         let i = self.events.len();
         self.events.push(Ev {
@@ -250,7 +256,8 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    fn content_line(&mut self, toks: &[Tok<'a>], line_start: usize) -> Result<(), Unsupported> {
+    fn content_line(&mut self, toks: &[Tok<'a>], line: Range<usize>) -> Result<(), Unsupported> {
+        let line_start = line.start;
         let first = &toks[0];
         let col = first.start - line_start;
         let mut rest = &toks[1..];
@@ -297,7 +304,7 @@ impl<'a> Builder<'a, '_> {
             _ => return Err(Unsupported),
         }
         if !rest.is_empty() {
-            self.value(rest);
+            self.value(rest, toks.len() - rest.len(), line)?;
         }
         Ok(())
     }
@@ -335,22 +342,37 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    /// A scalar or one flow collection: the value of the pending slot on top.
-    fn value(&mut self, toks: &[Tok<'a>]) {
+    /// A scalar or one flow collection, the value of the pending slot on top: `toks`, which
+    /// start at token `skip` of the line.
+    fn value(
+        &mut self,
+        toks: &[Tok<'a>],
+        skip: usize,
+        line: Range<usize>,
+    ) -> Result<(), Unsupported> {
         let parent = self.parent();
+        let all = self.all();
         let Some(top) = self.stack.last_mut() else {
-            return;
+            return Ok(());
         };
         top.pending = false;
         if !top.inside {
-            return;
+            return Ok(());
         }
-        // A flow collection off the requested paths: its brackets only.
         let brackets;
+        let whole;
         let toks = match (top.child_paths, toks) {
+            // A flow collection off the requested paths: its brackets only.
             (0, [open, .., close]) => {
                 brackets = [open.clone(), close.clone()];
                 &brackets[..]
+            }
+            // One on a path, read with only its brackets: read its line again, whole.
+            (_, [_, _, ..]) if !all => {
+                let mut again = Vec::new();
+                line::tokenize(self.src, line.start, line.end, &mut again, true)?;
+                whole = again;
+                whole.get(skip..).ok_or(Unsupported)?
             }
             _ => toks,
         };
@@ -380,6 +402,7 @@ impl<'a> Builder<'a, '_> {
                 _ => self.push_tok(tok, inner),
             }
         }
+        Ok(())
     }
 }
 
@@ -435,8 +458,8 @@ pub(crate) fn verify_lines(
         {
             return false;
         }
-        let read_old = line::tokenize(old, ls, le, &mut old_toks);
-        let read_new = line::tokenize(new, new_ls, new_le, &mut new_toks);
+        let read_old = line::tokenize(old, ls, le, &mut old_toks, true);
+        let read_new = line::tokenize(new, new_ls, new_le, &mut new_toks, true);
         if read_old != Ok(Line::Content)
             || read_new != Ok(Line::Content)
             || old_toks.len() != new_toks.len()
