@@ -199,3 +199,122 @@ async fn a_redirect_to_another_host_is_refused() {
     op.stop().await;
     w.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_edit_of_prod_while_verification_fails_is_kept_not_rolled_over() {
+    let w = World::start("health-edit", false).await;
+    let (addr, _) = serve(Mode::AlwaysFail).await;
+    let op = w.operator("op-a");
+    auto_lane(&w, &format!("http://{addr}/health"), "8s").await;
+    let ci = w.release("sha-2");
+    w.wait_phase_saying(Phase::Verifying, "probing").await;
+    // A person fixes prod by hand while the health URL keeps failing.
+    let hotfix = w
+        .repo
+        .commit_files(
+            "main",
+            &[(PROD_RELEASE, &release_file("sha-hotfix", "by hand"))],
+            "prod: hotfix by hand",
+        )
+        .expect("the person's commit");
+    let s = w
+        .wait("the failed promotion ends", |s| {
+            s.history
+                .iter()
+                .any(|r| r.version == "sha-2" && r.result != PromotionResult::Running)
+        })
+        .await;
+    assert_eq!(
+        s.rejected_versions,
+        ["sha-2"],
+        "the version failed verification"
+    );
+    op.wait_reconciles(op.reconciles(), 3).await;
+    assert!(
+        w.commits_since(&hotfix).is_empty(),
+        "nothing written over the person's edit"
+    );
+    assert_eq!(
+        w.file_at_tip(PROD_RELEASE),
+        release_file("sha-hotfix", "by hand")
+    );
+    assert_eq!(
+        w.commits_since(&ci).len(),
+        2,
+        "the promotion and the person's commit"
+    );
+    op.stop().await;
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_url_over_tls_is_trusted_only_through_the_lanes_labelled_ca_bundle() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Patch, PatchParams, PostParams};
+    let w = World::start("health-tls", false).await;
+    let https = world::tls::serve().await;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "web-ca"},
+        "stringData": {"ca.crt": https.ca_pem},
+    }))
+    .expect("secret");
+    let secrets = w.env.api::<Secret>();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("the CA bundle Secret");
+    let op = w.operator("op-a");
+    w.create_promotion(
+        "Auto",
+        json!({"verification": {"healthUrl": https.url, "interval": "1s", "successes": 2,
+                                "timeout": "60s"}}),
+    )
+    .await;
+    w.wait_phase(Phase::InSync).await;
+    w.release("sha-2");
+
+    // The system roots do not know the test's CA.
+    w.wait_phase_saying(Phase::Verifying, "certificate").await;
+    // The lane names the bundle, but its Secret is not marked as one yet.
+    w.patch_spec(
+        json!({"verification": {"healthUrl": https.url, "interval": "1s", "successes": 2,
+                                         "timeout": "60s", "caBundle": {"secretName": "web-ca"}}}),
+    )
+    .await;
+    let s = w
+        .wait_phase_saying(Phase::Verifying, "is not marked as a CA bundle")
+        .await;
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("promote.dev/ca-bundle=true"),
+        "{:?}",
+        s.message
+    );
+    secrets
+        .patch(
+            "web-ca",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"promote.dev/ca-bundle": "true"}}})),
+        )
+        .await
+        .expect("label the Secret");
+    let s = w.wait_phase(Phase::Promoted).await;
+    let evidence = s
+        .last_promotion
+        .as_ref()
+        .and_then(|r| r.verification.clone())
+        .expect("evidence");
+    let last = evidence.attempts.last().expect("attempts");
+    assert_eq!((last.passed, last.code), (true, Some(200)));
+    assert!(
+        evidence.attempts.iter().any(|a| a
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("certificate"))),
+        "{evidence:?}"
+    );
+    op.stop().await;
+    w.finish().await;
+}

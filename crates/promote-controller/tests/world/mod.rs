@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod health;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
