@@ -283,7 +283,8 @@ fn release_log(spec: &PromotionSpec) -> Result<Option<String>, SpecError> {
             "name a separate file such as deploy/CHANGELOG.md",
         ));
     }
-    if file.is_empty() || file.starts_with('/') || file.split('/').any(|c| c == ".." || c == ".git") {
+    if file.is_empty() || file.starts_with('/') || file.split('/').any(|c| c == ".." || c == ".git")
+    {
         return Err(error(
             "spec.releaseNotes.file",
             SpecErrorKind::RepositoryPath,
