@@ -180,7 +180,7 @@ impl Operator {
         let watch_secs = deadlines.api.watch_timeout_secs();
         let namespace = config.namespace.clone();
         let controller = async move {
-            crate::watches::run(sup, namespace.as_deref(), watch_secs, signalled(stop_rx)).await;
+            crate::watches::run(sup, namespace.as_deref(), watch_secs, stop_rx).await;
         };
         health.ready.store(true, Ordering::Relaxed);
 

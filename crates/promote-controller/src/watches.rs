@@ -6,7 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
@@ -38,7 +38,7 @@ pub async fn run(
     sup: Arc<Supervisor>,
     namespace: Option<&str>,
     watch_timeout_secs: u32,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let client = sup.ctx.client.clone();
     let watch_config = || watcher::Config::default().timeout(watch_timeout_secs);
@@ -97,7 +97,12 @@ pub async fn run(
     let config =
         kube::runtime::controller::Config::default().concurrency(sup.ctx.settings.concurrency);
     let health = sup.health.clone();
-    Controller::for_stream(stream, reader)
+    let early = stopped_before_ready(stop.clone(), reader.clone());
+    let shutdown = async move {
+        let mut stop = stop;
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let controller = Controller::for_stream(stream, reader)
         .with_config(config)
         .watches_stream_with(app_changes, app_mapper, application_resource())
         .watches_stream(secret_changes, secret_mapper)
@@ -112,10 +117,24 @@ pub async fn run(
                 tracing::debug!(error = %e, "reconcile did not run");
             }
             async {}
-        })
-        .await;
+        });
+    tokio::select! {
+        () = controller => {}
+        () = early => info!("stopped before the first list of Promotions completed"),
+    }
     sweeper.abort();
     info!("controller stopped");
+}
+
+/// Resolves when a stop is asked for before the store of Promotions is ready. The
+/// controller's graceful stop waits for its runner, which starts nothing until the store is
+/// ready; once the stop cuts the watch, the store never becomes ready and that wait would never
+/// end. No reconcile can be running then, so the controller is simply dropped.
+async fn stopped_before_ready(mut stop: tokio::sync::watch::Receiver<bool>, store: Store<Guarded>) {
+    let _ = stop.wait_for(|s| *s).await;
+    if matches!(store.wait_until_ready().now_or_never(), Some(Ok(()))) {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// How often the repository caches of URLs no Promotion names any more are removed.

@@ -509,3 +509,45 @@ async fn a_standby_judges_the_lease_on_its_own_clock_not_by_a_skewed_renew_time(
     assert_eq!(b.stop().await, Stopped::Shutdown);
     w.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_before_the_first_list_of_promotions_completes_ends_the_controller_at_once() {
+    use promote_controller::supervise::Supervisor;
+    use promote_controller::watchdog::Health;
+    use std::sync::Arc;
+    let w = World::start("fault-early-stop", false).await;
+    w.create_promotion("Manual", json!({})).await;
+    let (proxy, client) = proxied_client(&w, API).await;
+    let (mut ctx, _) = by_hand(&w, "op-early").await;
+    ctx.client = client;
+    // Every API call of this controller now waits: its first list of Promotions never ends.
+    proxy.hang();
+    let (_cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let sup = Arc::new(Supervisor::new(
+        Arc::new(ctx),
+        Duration::from_secs(20),
+        Arc::new(Health::default()),
+        None,
+        cancel_rx,
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ns = w.env.ns().to_owned();
+    let before = proxy.connections();
+    let controller = tokio::spawn(async move {
+        promote_controller::watches::run(sup, Some(&ns), 25, stop_rx).await;
+    });
+    wait_until(
+        "the controller's watches connect",
+        WAIT,
+        Duration::from_millis(50),
+        async || (proxy.connections() > before).then_some(()),
+    )
+    .await
+    .expect("the watch calls reach the proxy");
+    stop_tx.send(true).expect("the controller listens");
+    tokio::time::timeout(Duration::from_secs(10), controller)
+        .await
+        .expect("the controller stops at once, though its store never became ready")
+        .expect("the controller task");
+    w.finish().await;
+}
