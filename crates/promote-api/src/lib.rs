@@ -28,6 +28,14 @@ pub const HISTORY_LIMIT: usize = 20;
 /// a Secret becomes credentials by its owner's choice, not because a lane names it.
 pub const CREDENTIALS_LABEL: &str = "promote.dev/credentials";
 
+/// Whether an object's `labels` set `label` to `"true"`: how a Secret's owner opts it in as
+/// credentials ([`CREDENTIALS_LABEL`]) or as a CA bundle.
+pub fn opted_in(labels: Option<&std::collections::BTreeMap<String, String>>, label: &str) -> bool {
+    labels
+        .and_then(|l| l.get(label))
+        .is_some_and(|v| v == "true")
+}
+
 /// Annotations users set on a Promotion.
 pub mod annotations {
     /// Asks for an immediate reconcile; the value is any changing token (a timestamp).

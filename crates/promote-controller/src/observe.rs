@@ -142,12 +142,7 @@ async fn remote_spec(
             ));
         }
     };
-    let labelled = secret
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(CREDENTIALS_LABEL))
-        .is_some_and(|v| v == "true");
+    let labelled = promote_api::opted_in(secret.metadata.labels.as_ref(), CREDENTIALS_LABEL);
     if !labelled {
         return Err(Failure::permanent(
             reasons::CREDENTIALS,

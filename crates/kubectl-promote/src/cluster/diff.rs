@@ -166,12 +166,7 @@ async fn remote(conn: &Connection, spec: &LaneSpec) -> Result<RemoteSpec, Failur
             f.message = format!("cannot read the lane's credentials: {}", f.message);
             f
         })?;
-    let labelled = secret
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(CREDENTIALS_LABEL))
-        .is_some_and(|v| v == "true");
+    let labelled = promote_api::opted_in(secret.metadata.labels.as_ref(), CREDENTIALS_LABEL);
     if !labelled {
         return Err(Failure::error(format!(
             "Secret {ns}/{secret_name} is not marked as git credentials, so the operator does not use it either"

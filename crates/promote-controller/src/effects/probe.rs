@@ -152,12 +152,7 @@ async fn ca_bundle(
         .ok_or_else(|| {
             format!("the CA bundle Secret {namespace}/{name} named by spec.verification.caBundle does not exist")
         })?;
-    let labelled = secret
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(CA_BUNDLE_LABEL))
-        .is_some_and(|v| v == "true");
+    let labelled = promote_api::opted_in(secret.metadata.labels.as_ref(), CA_BUNDLE_LABEL);
     if !labelled {
         return Err(format!(
             "Secret {namespace}/{name} is not marked as a CA bundle: label it with `kubectl label secret {name} -n {namespace} {CA_BUNDLE_LABEL}=true`"

@@ -117,15 +117,9 @@ impl Engine {
                 let Ok(tip) = repo.refname_to_id(&tracking) else {
                     return Ok(None);
                 };
-                let commit = repo.find_commit(tip).map_err(|e| tree::local(&name, &e))?;
-                let root = commit.tree().map_err(|e| tree::local(&name, &e))?;
-                let read = Read {
-                    repo,
-                    root: &root,
-                    name: &name,
-                    max,
-                };
-                Ok(evaluate::last_change(&read, tip, &path, &field, depth))
+                at_commit(repo, tip, &name, max, |read| {
+                    evaluate::last_change(read, tip, &path, &field, depth)
+                })
             })
         })
         .await
@@ -154,16 +148,9 @@ impl Engine {
             let depth = engine.inner.config.history_depth;
             let max = engine.inner.config.max_values_file;
             engine.inner.cache.read(&remote.url, |repo| {
-                let commit = repo.find_commit(oid).map_err(|e| tree::local(&name, &e))?;
-                let root = commit.tree().map_err(|e| tree::local(&name, &e))?;
-                let read = Read {
-                    repo,
-                    root: &root,
-                    name: &name,
-                    max,
-                };
-                let (changes, complete) =
-                    evaluate::changes_since(&read, oid, &path, &field, &since, depth, limit);
+                let (changes, complete) = at_commit(repo, oid, &name, max, |read| {
+                    evaluate::changes_since(read, oid, &path, &field, &since, depth, limit)
+                })?;
                 Ok(ChangeLog { changes, complete })
             })
         })
@@ -246,4 +233,24 @@ pub(super) fn read_values(
         commit: CommitId::from_oid(commit.id()),
         values,
     })
+}
+
+/// Runs `f` on a reader of the tree of `commit`.
+fn at_commit<T>(
+    repo: &Repository,
+    commit: git2::Oid,
+    name: &str,
+    max: usize,
+    f: impl FnOnce(&Read<'_>) -> T,
+) -> Result<T, GitError> {
+    let commit = repo
+        .find_commit(commit)
+        .map_err(|e| tree::local(name, &e))?;
+    let root = commit.tree().map_err(|e| tree::local(name, &e))?;
+    Ok(f(&Read {
+        repo,
+        root: &root,
+        name,
+        max,
+    }))
 }
