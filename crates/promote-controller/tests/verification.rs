@@ -91,14 +91,15 @@ async fn a_health_url_that_fails_three_times_then_passes_verifies_the_promotion(
 }
 
 /// Waits for the rollback of sha-2, and checks it is one commit restoring sha-1, that sha-2 is
-/// rejected, and that Auto does not promote it again.
-async fn rolled_back(w: &World, op: &Replica, ci: &str) -> promote_api::PromotionStatus {
+/// rejected, and that Auto does not promote it again; the record of the failed promotion.
+async fn rolled_back(w: &World, op: &Replica, ci: &str) -> promote_api::PromotionRecord {
     let s = w.wait_phase(Phase::RolledBack).await;
     assert_eq!(s.rejected_versions, ["sha-2"]);
     let failed = s
         .history
         .iter()
         .find(|r| r.version == "sha-2")
+        .cloned()
         .expect("the failed promotion");
     assert_eq!(failed.result, PromotionResult::RolledBack);
     assert!(failed.verification.as_ref().is_some_and(|e| e.total >= 1));
@@ -120,7 +121,7 @@ async fn rolled_back(w: &World, op: &Replica, ci: &str) -> promote_api::Promotio
         "Auto does not try a rejected version again"
     );
     assert_eq!(w.status().await.phase, Some(Phase::RolledBack));
-    s
+    failed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,12 +131,7 @@ async fn a_health_url_that_keeps_failing_rolls_back_in_one_commit() {
     let op = w.operator("op-a");
     auto_lane(&w, &format!("http://{addr}/health"), "8s").await;
     let ci = w.release("sha-2");
-    let s = rolled_back(&w, &op, &ci).await;
-    let failed = s
-        .history
-        .iter()
-        .find(|r| r.version == "sha-2")
-        .expect("record");
+    let failed = rolled_back(&w, &op, &ci).await;
     let message = failed.message.as_deref().unwrap_or_default();
     assert!(
         message.contains("did not pass within 8s") && message.contains("500"),
@@ -152,12 +148,7 @@ async fn a_health_url_that_never_answers_times_out_and_rolls_back() {
     let op = w.operator("op-a");
     auto_lane(&w, &format!("http://{addr}/health"), "8s").await;
     let ci = w.release("sha-2");
-    let s = rolled_back(&w, &op, &ci).await;
-    let failed = s
-        .history
-        .iter()
-        .find(|r| r.version == "sha-2")
-        .expect("record");
+    let failed = rolled_back(&w, &op, &ci).await;
     let evidence = failed.verification.as_ref().expect("evidence");
     let last = evidence.attempts.last().expect("an attempt");
     assert_eq!(last.code, None);
@@ -179,12 +170,7 @@ async fn a_redirect_to_another_host_is_refused() {
     let op = w.operator("op-a");
     auto_lane(&w, &format!("http://{addr}/health"), "8s").await;
     let ci = w.release("sha-2");
-    let s = rolled_back(&w, &op, &ci).await;
-    let failed = s
-        .history
-        .iter()
-        .find(|r| r.version == "sha-2")
-        .expect("record");
+    let failed = rolled_back(&w, &op, &ci).await;
     let last = failed
         .verification
         .as_ref()

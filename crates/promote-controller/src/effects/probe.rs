@@ -2,6 +2,7 @@
 //! CA bundle, redirects followed only on the same host, at most [`BODY_LIMIT`] of the body
 //! read. Every way it can fail is a failed attempt, never an error of the reconcile.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -18,6 +19,8 @@ use crate::context::Context;
 pub const CA_BUNDLE_LABEL: &str = "promote.dev/ca-bundle";
 /// How much of an answer's body is read, to look for the expected text.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// Longest wait for a connection (an attempt's own timeout may end it sooner).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most redirects followed.
 const MAX_REDIRECTS: usize = 5;
 
@@ -98,20 +101,32 @@ async fn get(
 }
 
 /// A client for this probe: the shared one, or one that also trusts the lane's CA bundle.
+/// The attempt as a whole is bounded by the caller's timeout, so one connect limit serves all.
 async fn client(
     ctx: &Context,
     namespace: &str,
     request: &ProbeRequest,
 ) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .redirect(same_host())
-        .connect_timeout(request.timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("promote-operator/", env!("CARGO_PKG_VERSION")));
-    if let Some((name, key)) = &request.ca_bundle {
-        for cert in ca_bundle(ctx, namespace, name, key).await? {
-            builder = builder.add_root_certificate(cert);
-        }
+    let Some((name, key)) = &request.ca_bundle else {
+        // Loading the system roots reads files; do it once, not on every probe.
+        static SHARED: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+        return SHARED.get_or_init(|| build(builder())).clone();
+    };
+    let mut with_bundle = builder();
+    for cert in ca_bundle(ctx, namespace, name, key).await? {
+        with_bundle = with_bundle.add_root_certificate(cert);
     }
+    build(with_bundle)
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(same_host())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("promote-operator/", env!("CARGO_PKG_VERSION")))
+}
+
+fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, String> {
     builder
         .build()
         .map_err(|e| format!("cannot set up the HTTP client: {}", describe(&e)))
