@@ -10,6 +10,8 @@ pub mod types {
     pub const DRIFTED: &str = "Drifted";
     /// Both environments' self-heal settings are what the lane expects.
     pub const POLICY_COMPLIANT: &str = "PolicyCompliant";
+    /// The environments' configuration files differ only where `spec.parity.allow` allows.
+    pub const PARITY_COMPLIANT: &str = "ParityCompliant";
     /// A promotion is in flight.
     pub const PROMOTING: &str = "Promoting";
     /// The last promotion was verified synced and healthy in the target.
@@ -18,10 +20,11 @@ pub mod types {
     pub const STALLED: &str = "Stalled";
 
     /// Every condition type, in the order they are reported.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         READY,
         DRIFTED,
         POLICY_COMPLIANT,
+        PARITY_COMPLIANT,
         PROMOTING,
         VERIFIED,
         STALLED,
@@ -58,9 +61,13 @@ pub mod reasons {
     pub const IDLE: &str = "Idle";
     pub const RESET: &str = "Reset";
     pub const RESET_REFUSED: &str = "ResetRefused";
+    pub const PARITY_DIFFERENCES: &str = "ParityDifferences";
+    pub const CONFIG_FILE_ERROR: &str = "ConfigFileError";
+    pub const WINDOW_OVERRIDDEN: &str = "WindowOverridden";
+    pub const SIGNING_KEY_ERROR: &str = "SigningKeyError";
 
     /// Every reason above; `docs/troubleshooting.md` explains each one.
-    pub const ALL: [&str; 28] = [
+    pub const ALL: [&str; 32] = [
         IN_SYNC,
         AWAITING_APPROVAL,
         GATED,
@@ -89,6 +96,10 @@ pub mod reasons {
         IDLE,
         RESET,
         RESET_REFUSED,
+        PARITY_DIFFERENCES,
+        CONFIG_FILE_ERROR,
+        WINDOW_OVERRIDDEN,
+        SIGNING_KEY_ERROR,
     ];
 }
 

@@ -4,10 +4,12 @@
 //! does no I/O and must not depend on tokio, git or a Kubernetes client.
 
 pub mod conditions;
+mod guards;
 mod promotion;
 mod status;
 pub mod version;
 
+pub use guards::*;
 pub use promotion::*;
 pub use status::*;
 

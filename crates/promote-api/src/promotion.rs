@@ -142,6 +142,20 @@ pub struct PromotionSpec {
     /// Markdown file in the same commit, newest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_notes: Option<ReleaseNotes>,
+
+    /// Compare the environments' configuration files (`source.configFile` and
+    /// `target.configFile`) key by key and report every difference outside the allow list on
+    /// `status.parity` and the `ParityCompliant` condition; `gates.parity` holds promotions
+    /// while they differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<crate::Parity>,
+
+    /// Release windows: with any Allow window, promotions move only while one is open; no
+    /// promotion moves while a Deny window is open. Rollbacks and pins are never held back;
+    /// an approval with `overrideWindow` moves its version once regardless.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub windows: Vec<crate::Window>,
 }
 
 /// Where the lane keeps its deployment log.
@@ -206,6 +220,10 @@ pub struct Repository {
     /// `knownHosts` for SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+
+    /// Sign every commit the lane makes with an SSH key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<crate::Signing>,
 }
 
 fn default_branch() -> String {
@@ -234,6 +252,13 @@ pub struct Environment {
     #[schemars(length(min = 1, max = 1024))]
     #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.contains('..') && !self.startsWith('.git/') && !self.contains('/.git/')").message("valuesFile must be a relative path inside the repository, with no '..' and nothing under .git/"))]
     pub values_file: String,
+
+    /// Path of the environment's configuration values file (`deploy/env/prod/my-app.yaml`),
+    /// compared with the other environment's for parity (`spec.parity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.contains('..') && !self.startsWith('.git/') && !self.contains('/.git/')").message("configFile must be a relative path inside the repository, with no '..' and nothing under .git/"))]
+    pub config_file: Option<String>,
 
     /// The Argo CD Application that deploys this environment, if any. Without one the lane
     /// still promotes in Git but cannot gate on, or verify, the environment's health.
@@ -298,6 +323,10 @@ pub struct Approval {
     /// counts, so a version that fails again is not retried by the same approval.
     #[serde(default, skip_serializing_if = "is_false")]
     pub allow_rejected: bool,
+    /// Promote `version` once even while the lane's release windows are closed; who
+    /// approved it and the note are recorded in the history as the reason.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub override_window: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -319,6 +348,9 @@ pub struct Gates {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"), length(max = 32))]
     pub soak_time: Option<String>,
+    /// Hold promotions while the configuration files differ outside `spec.parity.allow`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub parity: bool,
 }
 
 impl Default for Gates {
@@ -327,6 +359,7 @@ impl Default for Gates {
             source_synced: true,
             source_healthy: true,
             soak_time: None,
+            parity: false,
         }
     }
 }

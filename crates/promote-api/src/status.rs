@@ -63,7 +63,15 @@ pub struct PromotionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reset_id: Option<String>,
 
-    /// Ready, Drifted, PolicyCompliant, Promoting, Verified and Stalled, each with the
+    /// How the environments' configuration files compare (with `spec.parity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<crate::ParityStatus>,
+
+    /// Whether the release windows let a promotion move now (with `spec.windows`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<crate::WindowStatus>,
+
+    /// Ready, Drifted, PolicyCompliant, ParityCompliant, Promoting, Verified and Stalled, each with the
     /// generation it was computed from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".to_owned()]))]
@@ -196,6 +204,9 @@ pub struct ObservedApproval {
     /// The approval allows a rejected version.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_rejected: bool,
+    /// The approval overrides closed release windows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_window: bool,
     /// When the operator first saw this approval.
     pub observed_at: Time,
 }
@@ -381,6 +392,10 @@ pub struct PromotionRecord {
     /// history did not reach it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes_complete: Option<bool>,
+    /// The promotion moved outside the release windows because its approval said
+    /// `overrideWindow` (who and why: `approvedBy` and `note`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window_overridden: bool,
     /// Details a person can act on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -120,6 +120,7 @@ fn observed_approval(obs: &Observation) -> Option<ObservedApproval> {
         && seen.approved_at == a.approved_at
         && seen.note == a.note
         && seen.allow_rejected == a.allow_rejected
+        && seen.override_window == a.override_window
     {
         return Some(seen.clone());
     }
@@ -142,6 +143,7 @@ fn observed_approval(obs: &Observation) -> Option<ObservedApproval> {
         approved_at: a.approved_at.clone(),
         note: a.note.clone(),
         allow_rejected: a.allow_rejected,
+        override_window: a.override_window,
         observed_at: Time(observed_at),
     })
 }

@@ -68,11 +68,12 @@ pub fn approve(
         approved_at: Some(Time(now)),
         note: note.map(str::to_owned),
         allow_rejected,
+        override_window: false,
     };
     let mut value =
         serde_json::to_value(&approval).map_err(|e| Failure::error(format!("approval: {e}")))?;
     if let Value::Object(map) = &mut value {
-        for key in ["approvedBy", "note", "allowRejected"] {
+        for key in ["approvedBy", "note", "allowRejected", "overrideWindow"] {
             map.entry(key).or_insert(Value::Null);
         }
     }
