@@ -215,15 +215,14 @@ fn edit_fast(file: &str, doc: &doc::Doc<'_>, requests: &[Request<'_>]) -> Option
     if sorted.iter().any(|s| s.range.is_empty()) {
         return None;
     }
-    let (new_content, sorted_spans) = edit::apply(doc.src, &sorted);
+    let (new_src, sorted_spans) = edit::apply_str(doc.src, &sorted)?;
     if plan.changed() {
-        let new_src = std::str::from_utf8(&new_content).ok()?;
         let values: Vec<&str> = plan.order.iter().map(|&i| plan.fields[i].2).collect();
-        if !fast::verify_lines(doc.src, new_src, &sorted, &sorted_spans, &values) {
+        if !fast::verify_lines(doc.src, &new_src, &sorted, &sorted_spans, &values) {
             return None;
         }
     }
-    Some(plan.finish(new_content, sorted_spans))
+    Some(plan.finish(new_src.into_bytes(), sorted_spans))
 }
 
 /// One requested field: the path as given, parsed, and the value.

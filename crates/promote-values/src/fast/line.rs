@@ -53,28 +53,6 @@ const MAX_FLOW_DEPTH: usize = 32;
 /// YAML limits implicit keys to 1024 characters; stay well inside.
 const MAX_KEY: usize = 512;
 
-/// The index of the next `\n` at or after `from`, or the length: eight bytes at a time.
-pub(crate) fn find_newline(b: &[u8], from: usize) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    const NEWLINES: u64 = u64::from_le_bytes([b'\n'; 8]);
-    let mut i = from;
-    let mut chunk = [0u8; 8];
-    while i + 8 <= b.len() {
-        chunk.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(chunk) ^ NEWLINES;
-        // Some byte of `x` is zero.
-        if x.wrapping_sub(ONES) & !x & HIGH != 0 {
-            break;
-        }
-        i += 8;
-    }
-    b[i..]
-        .iter()
-        .position(|&c| c == b'\n')
-        .map_or(b.len(), |n| i + n)
-}
-
 /// Where a line's content ends: before its `\n`, and before a `\r` right ahead of it.
 pub(crate) fn content_end(b: &[u8], start: usize, end: usize) -> usize {
     if end > start && b[end - 1] == b'\r' {

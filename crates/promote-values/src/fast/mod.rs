@@ -77,7 +77,8 @@ pub(crate) fn parse<'a>(src: &'a str, keep: Keep<'_>) -> Result<Doc<'a>, Unsuppo
         // About one event per dozen bytes when all are kept; a guess saves regrowth copies.
         events: Vec::with_capacity(match keep {
             Keep::All => src.len() / 12 + 8,
-            Keep::Paths(_) => 256,
+            // Mostly the keys of the mappings on the paths: a few per hundred bytes at most.
+            Keep::Paths(_) => src.len() / 128 + 256,
         }),
         stack: Vec::new(),
         root: None,
@@ -92,8 +93,10 @@ pub(crate) fn parse<'a>(src: &'a str, keep: Keep<'_>) -> Result<Doc<'a>, Unsuppo
     // A byte order mark is not part of the first line.
     let mut start = if src.starts_with('\u{feff}') { 3 } else { 0 };
     let mut explicit = false;
+    // Line breaks found a vector at a time over the whole file, not one search per line.
+    let mut newlines = memchr::memchr_iter(b'\n', bytes);
     while start < bytes.len() {
-        let next = line::find_newline(bytes, start);
+        let next = newlines.find(|&n| n >= start).unwrap_or(bytes.len());
         let end = line::content_end(bytes, start, next);
         if !explicit && b.root.is_none() && line::document_start(src, start, end) {
             explicit = true;
@@ -166,6 +169,9 @@ impl<'a> Builder<'a, '_> {
         let Keep::Paths(all) = self.keep else {
             return u64::MAX;
         };
+        if paths == 0 {
+            return 0;
+        }
         let mut out = 0;
         for (i, path) in all.iter().enumerate() {
             if paths & (1 << i) != 0 && path.get(depth).is_some_and(&matches) {
