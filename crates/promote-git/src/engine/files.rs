@@ -1,0 +1,40 @@
+//! Whole files at a commit: the environments' configuration files a lane compares.
+
+use super::Engine;
+use crate::GitError;
+use crate::auth::RemoteSpec;
+use crate::path::RepoPath;
+use crate::tree;
+
+impl Engine {
+    /// The text of `file` at `commit` in the cache (a commit this engine read the branch
+    /// at). Unless these credentials reached the remote within the head TTL, the remote is
+    /// contacted first, so a lane never reads what only another lane's credentials fetched.
+    /// Files over the engine's values-file limit, and files that are not UTF-8, are refused.
+    pub async fn read_file_at(
+        &self,
+        remote: &RemoteSpec,
+        commit: &str,
+        file: &str,
+    ) -> Result<String, GitError> {
+        let path = RepoPath::parse(file)?;
+        let oid = git2::Oid::from_str(commit)
+            .map_err(|_| GitError::InvalidRequest(format!("{commit:?} is not a commit id")))?;
+        let remote = remote.clone();
+        self.blocking(move |engine| {
+            engine.vouch(&remote, None)?;
+            let name = remote.url.to_string();
+            let max = engine.inner.config.max_values_file;
+            let bytes = engine.inner.cache.read(&remote.url, |repo| {
+                let commit = repo.find_commit(oid).map_err(|e| tree::local(&name, &e))?;
+                let root = commit.tree().map_err(|e| tree::local(&name, &e))?;
+                tree::read(repo, &root, &path, &name, max).map(|(content, _)| content)
+            })?;
+            String::from_utf8(bytes).map_err(|_| GitError::InvalidValues {
+                path: path.to_string(),
+                message: "the file is not UTF-8 text".to_owned(),
+            })
+        })
+        .await
+    }
+}
