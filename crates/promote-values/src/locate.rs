@@ -136,9 +136,11 @@ fn find_key(
     key: &str,
     at: &str,
 ) -> Result<NodeId, ValuesErrorKind> {
-    // The string keys with their position, sorted to find duplicates: no hashing (a tenth of
-    // a `set` on a mapping with thousands of keys), and no worst case slower than the sort.
-    let mut names: Vec<(&str, NodeId)> = Vec::new();
+    // The string keys with their position. Duplicates are found by sorting fingerprints, not
+    // by hashing every key into a set (SipHash was a tenth of a `set` on a mapping with
+    // thousands of keys): only keys with equal fingerprints are then compared, and even if
+    // all of them collide this costs no more than sorting the keys.
+    let mut names: Vec<(u64, NodeId)> = Vec::new();
     let mut found = None;
     let mut merge_key = false;
     let mut children = doc.children(mapping);
@@ -149,7 +151,7 @@ fn find_key(
             continue;
         }
         let name: &str = &ev.value;
-        names.push((name, k));
+        names.push((fingerprint(name), k));
         if name == key && found.is_none() {
             found = Some(v);
         }
@@ -157,14 +159,7 @@ fn find_key(
             merge_key = true;
         }
     }
-    names.sort_unstable();
-    // The first key, in file order, whose name came before: the earliest second occurrence.
-    let duplicate = names
-        .windows(2)
-        .filter(|w| w[0].0 == w[1].0)
-        .map(|w| w[1].1)
-        .min();
-    if let Some(k) = duplicate {
+    if let Some(k) = first_duplicate(&mut names, |k| &doc.ev(k).value) {
         let ev = doc.ev(k);
         return Err(ValuesErrorKind::DuplicateKey {
             key: ev.value.to_string(),
@@ -177,4 +172,80 @@ fn find_key(
         at: at.to_owned(),
         merge_key,
     })
+}
+
+/// The first key, in file order, whose name came before: the earliest second occurrence.
+fn first_duplicate<'d>(
+    names: &mut [(u64, NodeId)],
+    name: impl Fn(NodeId) -> &'d str,
+) -> Option<NodeId> {
+    names.sort_unstable();
+    let mut first: Option<NodeId> = None;
+    let mut group = 0;
+    while group < names.len() {
+        let f = names[group].0;
+        let len = names[group..].iter().take_while(|n| n.0 == f).count();
+        if len > 1 {
+            // Equal fingerprints: compare the names themselves.
+            let mut same: Vec<(&str, NodeId)> = names[group..group + len]
+                .iter()
+                .map(|&(_, k)| (name(k), k))
+                .collect();
+            same.sort_unstable();
+            let dup = same
+                .windows(2)
+                .filter(|w| w[0].0 == w[1].0)
+                .map(|w| w[1].1)
+                .min();
+            first = match (first, dup) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        group += len;
+    }
+    first
+}
+
+/// A 64-bit fingerprint of a key: a multiply-rotate mix, eight bytes at a time.
+fn fingerprint(name: &str) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = name.len() as u64;
+    let mut chunks = name.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
+    }
+    let mut w = [0u8; 8];
+    w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(29);
+    h ^ (h >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys 0.. named by `names`, every one with the fingerprint `fingerprint(i)`.
+    fn duplicate_in(names: &[&str], fingerprint: impl Fn(usize) -> u64) -> Option<NodeId> {
+        let mut keyed: Vec<(u64, NodeId)> = (0..names.len()).map(|i| (fingerprint(i), i)).collect();
+        first_duplicate(&mut keyed, |k| names[k])
+    }
+
+    #[test]
+    fn the_first_second_occurrence_is_reported_whatever_the_fingerprints() {
+        let names = ["b", "a", "c", "a", "b", "c"];
+        // The real fingerprints, all colliding, and some colliding.
+        assert_eq!(duplicate_in(&names, |i| fingerprint(names[i])), Some(3));
+        assert_eq!(duplicate_in(&names, |_| 7), Some(3));
+        assert_eq!(
+            duplicate_in(&names, |i| u64::from(names[i] == "a")),
+            Some(3)
+        );
+        let unique = ["a", "b", "c", "d"];
+        assert_eq!(duplicate_in(&unique, |_| 7), None);
+        assert_eq!(duplicate_in(&unique, |i| fingerprint(unique[i])), None);
+        assert_eq!(duplicate_in(&[], |_| 0), None);
+    }
 }

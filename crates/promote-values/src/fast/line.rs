@@ -88,10 +88,10 @@ pub(crate) fn tokenize<'a>(
 ) -> Result<Line, Unsupported> {
     toks.clear();
     let b = src.as_bytes();
-    let mut p = start;
-    while p < end && b[p] == b' ' {
-        p += 1;
-    }
+    let p = b[start..end]
+        .iter()
+        .position(|&c| c != b' ')
+        .map_or(end, |n| start + n);
     if p == end {
         return Ok(Line::Empty);
     }
@@ -103,6 +103,9 @@ pub(crate) fn tokenize<'a>(
     if p == start && (b[p] == b'%' || head.starts_with(b"---") || head.starts_with(b"...")) {
         // Directives and document markers.
         return Err(Unsupported);
+    }
+    if simple_line(src, p, end, toks) {
+        return Ok(Line::Content);
     }
     let mut t = Cursor {
         src,
@@ -141,6 +144,55 @@ pub(crate) fn tokenize<'a>(
     Ok(Line::Content)
 }
 
+/// The commonest lines, `key:`, `key: word` and `- key: word` (one space each, words of
+/// [`word`] characters), cut straight into the tokens the cursor would give; false, with
+/// nothing pushed, for any other line.
+fn simple_line<'a>(src: &'a str, p: usize, end: usize, toks: &mut Vec<Tok<'a>>) -> bool {
+    let b = &src.as_bytes()[..end];
+    let word_end = |from: usize| {
+        from + b[from..]
+            .iter()
+            .position(|&c| !word(c))
+            .unwrap_or(b.len() - from)
+    };
+    let dash = b[p] == b'-' && b.get(p + 1) == Some(&b' ');
+    let key = if dash { p + 2 } else { p };
+    if !b.get(key).is_some_and(|&c| word_start(c)) {
+        return false;
+    }
+    let colon = word_end(key);
+    if b.get(colon) != Some(&b':') || colon - key > MAX_KEY {
+        return false;
+    }
+    let value = colon + 2;
+    let has_value = colon + 1 < end;
+    if has_value
+        && (b[colon + 1] != b' '
+            || !b.get(value).is_some_and(|&c| word_start(c))
+            || word_end(value) != end)
+    {
+        return false;
+    }
+    if dash {
+        toks.push(tok(TokKind::Dash, p, p + 1, ""));
+    }
+    toks.push(tok(
+        TokKind::Key(ScalarStyle::Plain),
+        key,
+        colon,
+        &src[key..colon],
+    ));
+    if has_value {
+        toks.push(tok(
+            TokKind::Scalar(ScalarStyle::Plain),
+            value,
+            end,
+            &src[value..end],
+        ));
+    }
+    true
+}
+
 fn tok<'a>(kind: TokKind, start: usize, end: usize, value: &'a str) -> Tok<'a> {
     Tok {
         kind,
@@ -154,22 +206,11 @@ fn tok<'a>(kind: TokKind, start: usize, end: usize, value: &'a str) -> Tok<'a> {
 fn check_comment(src: &str, from: usize, end: usize) -> Result<(), Unsupported> {
     let b = &src.as_bytes()[from..end];
     let mut i = 0;
-    // Eight bytes at a time while they are all printable ASCII (0x20..=0x7e).
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    let mut chunk = [0u8; 8];
-    while i + 8 <= b.len() {
-        chunk.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(chunk);
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let del_or_high = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f)) & HIGH;
-        if x & HIGH != 0 || below_space != 0 || del_or_high != 0 {
-            break;
-        }
-        i += 8;
-    }
-    while i < b.len() {
-        let c = b[i];
+    loop {
+        i += printable_ascii_run(&b[i..]);
+        let Some(&c) = b.get(i) else {
+            return Ok(());
+        };
         if CLASS[usize::from(c)] & COMMENT == 0 {
             return Err(Unsupported);
         }
@@ -184,7 +225,28 @@ fn check_comment(src: &str, from: usize, end: usize) -> Result<(), Unsupported> 
             i += 1;
         }
     }
-    Ok(())
+}
+
+/// How many bytes at the start of `b` are printable ASCII (0x20..=0x7e): eight at a time.
+fn printable_ascii_run(b: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    let mut i = 0;
+    let mut chunk = [0u8; 8];
+    while i + 8 <= b.len() {
+        chunk.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(chunk);
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del_or_high = (x ^ (ONES * 0x7f)).wrapping_sub(ONES) & !(x ^ (ONES * 0x7f)) & HIGH;
+        if x & HIGH != 0 || below_space != 0 || del_or_high != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i + b[i..]
+        .iter()
+        .position(|&c| !(b' '..=b'~').contains(&c))
+        .unwrap_or(b.len() - i)
 }
 
 /// Printable in YAML and never a line break or byte order mark to any reader.
@@ -205,6 +267,7 @@ const WORD_START: u8 = 1;
 const WORD: u8 = 2;
 const BLOCK_PLAIN: u8 = 4;
 const COMMENT: u8 = 8;
+const QUOTED_PLAIN: u8 = 16;
 
 static CLASS: [u8; 256] = classes();
 
@@ -234,7 +297,9 @@ const fn classes() -> [u8; 256] {
                     | b'|'
             );
         let comment = b == b'\t' || (b >= b' ' && b <= b'~') || b >= 0x80;
+        let quoted = b >= b' ' && b <= b'~' && !matches!(b, b'\'' | b'"' | b'\\');
         t[c] = (start as u8 * WORD_START)
+            | (quoted as u8 * QUOTED_PLAIN)
             | (word as u8 * WORD)
             | (plain as u8 * BLOCK_PLAIN)
             | (comment as u8 * COMMENT);
@@ -387,6 +452,8 @@ impl<'a> Cursor<'a> {
         self.p += 1;
         let body = self.p;
         let src = self.src;
+        // Printable ASCII other than quotes and backslashes needs no decoding: skip it at once.
+        self.p += self.run(|c| CLASS[usize::from(c)] & QUOTED_PLAIN != 0);
         let mut owned: Option<String> = None;
         let push = |s: &str, at: usize, owned: &mut Option<String>| {
             owned
