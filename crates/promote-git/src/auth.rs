@@ -8,6 +8,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use hmac::{KeyInit, Mac};
 
 use crate::error::HostKeyProblem;
+use crate::signing::SigningKey;
 use crate::url::RepoUrl;
 
 /// A secret string. `Debug` and `Display` show `***`.
@@ -404,6 +405,8 @@ pub struct RemoteSpec {
     pub credentials: Credentials,
     /// How SSH host keys are verified (ignored for other transports).
     pub host_keys: HostKeyPolicy,
+    /// The key every commit pushed here is signed with; unsigned commits when absent.
+    pub signing: Option<SigningKey>,
 }
 
 impl RemoteSpec {
@@ -418,12 +421,19 @@ impl RemoteSpec {
             url,
             credentials: Credentials::Anonymous,
             host_keys: HostKeyPolicy::default(),
+            signing: None,
         })
     }
 
     /// Sets the credentials.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = credentials;
+        self
+    }
+
+    /// Signs every commit made for this remote with `key`.
+    pub fn with_signing(mut self, key: SigningKey) -> Self {
+        self.signing = Some(key);
         self
     }
 
@@ -457,6 +467,7 @@ impl fmt::Debug for RemoteSpec {
             .field("credentials", &self.credentials)
             .field("known_hosts_entries", &self.host_keys.known_hosts.len())
             .field("pinned_host_keys", &self.host_keys.pinned.len())
+            .field("signing", &self.signing)
             .finish()
     }
 }
@@ -637,6 +648,7 @@ mod tests {
                 token: Secret::new("tok-456"),
             },
             host_keys: HostKeyPolicy::default(),
+            signing: None,
         };
         let msg = spec.scrub("GET https://bot:pw-123@h/r.git failed; sent tok-456");
         assert_eq!(msg, "GET https://h/r.git failed; sent ***");

@@ -154,12 +154,18 @@ struct Inner {
     heads: heads::Heads,
 }
 
-/// One writer per repository, branch and access: requests made with different credentials
-/// never share a commit or a push.
-type LaneKey = (String, String, AccessId);
+/// One writer per repository, branch, access and signing key: requests made with different
+/// credentials never share a commit or a push, nor do requests signed by different keys.
+type LaneKey = (String, String, AccessId, Option<String>);
 
 fn lane_key(remote: &RemoteSpec, branch: &str) -> LaneKey {
-    (remote.url.cache_key(), branch.to_owned(), remote.access())
+    let signer = remote.signing.as_ref().map(|k| k.identity().to_owned());
+    (
+        remote.url.cache_key(),
+        branch.to_owned(),
+        remote.access(),
+        signer,
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -130,6 +130,14 @@ pub enum GitError {
         /// The deadline that ran out.
         after: Duration,
     },
+    /// The commit could not be signed with the remote's signing key; nothing was committed.
+    #[error("cannot sign the commit for {repo}: {source}")]
+    Signing {
+        /// The repository URL, without userinfo.
+        repo: String,
+        /// Why.
+        source: crate::SigningKeyError,
+    },
     /// The fence refused the push (this process is no longer allowed to write); nothing was
     /// pushed.
     #[error("push fenced off: {reason}")]
@@ -161,6 +169,7 @@ impl GitError {
             | Self::InvalidValues { .. }
             | Self::PushRejected { .. }
             | Self::InvalidRequest(_)
+            | Self::Signing { .. }
             | Self::Fenced { .. } => false,
         }
     }
@@ -180,6 +189,7 @@ impl GitError {
             Self::Cache { .. } => "cache",
             Self::Git { .. } => "git",
             Self::Timeout { .. } => "timeout",
+            Self::Signing { .. } => "signing",
             Self::Fenced { .. } => "fenced",
         }
     }

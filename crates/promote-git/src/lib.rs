@@ -49,6 +49,10 @@
 //!   [`EngineConfig::pack_loose_every`] write uses of a cache.
 //! - Credentials are read from a key → bytes map under the key names of the operator's
 //!   Secret ([`Credentials::from_secret_data`]), by the operator and the CLI alike.
+//! - Signed commits: a remote with a [`SigningKey`] ([`RemoteSpec::with_signing`]) gets every
+//!   commit signed with it (an SSH signature in the `gpgsig` header, as `git -c gpg.format=ssh
+//!   commit -S` writes it); a commit that cannot be signed is not made. Requests with different
+//!   keys never share a commit.
 //! - The commit trailers ([`TRAILER_PROMOTION`] and the other `TRAILER_*`) are defined here and
 //!   nowhere else.
 //!
@@ -69,6 +73,7 @@ mod message;
 mod path;
 mod request;
 mod secret_data;
+mod signing;
 mod transport;
 mod tree;
 mod url;
@@ -90,7 +95,9 @@ pub use request::{
     Side, Source, Target,
 };
 pub use secret_data::{
-    CredentialsError, SECRET_KNOWN_HOSTS, SECRET_PASSWORD, SECRET_SSH_PASSPHRASE,
-    SECRET_SSH_PRIVATE_KEY, SECRET_TOKEN, SECRET_USERNAME, SecretCredentials,
+    CredentialsError, SECRET_KNOWN_HOSTS, SECRET_PASSWORD, SECRET_SIGNING_KEY,
+    SECRET_SIGNING_PASSPHRASE, SECRET_SSH_PASSPHRASE, SECRET_SSH_PRIVATE_KEY, SECRET_TOKEN,
+    SECRET_USERNAME, SecretCredentials,
 };
+pub use signing::{SigningKey, SigningKeyError};
 pub use url::{RepoUrl, Transport};

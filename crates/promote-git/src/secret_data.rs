@@ -17,6 +17,12 @@ pub const SECRET_SSH_PRIVATE_KEY: &str = "sshPrivateKey";
 pub const SECRET_SSH_PASSPHRASE: &str = "sshPassphrase";
 /// Secret key: known_hosts text that SSH host keys are checked against.
 pub const SECRET_KNOWN_HOSTS: &str = "knownHosts";
+/// Secret key: the OpenSSH private key commits are signed with (see [`SigningKey`]).
+///
+/// [`SigningKey`]: crate::SigningKey
+pub const SECRET_SIGNING_KEY: &str = "signingKey";
+/// Secret key: the passphrase of an encrypted [`SECRET_SIGNING_KEY`].
+pub const SECRET_SIGNING_PASSPHRASE: &str = "signingPassphrase";
 
 /// Credentials and SSH host keys read by [`Credentials::from_secret_data`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -123,7 +123,7 @@ impl Engine {
             .iter()
             .map(|(k, ..)| prepared[*k].1.request.author.as_ref())
             .collect();
-        let commit = self.commit_edits(repo, &name, &tip_commit, overlay, &moved, &authors)?;
+        let commit = self.commit_edits(repo, remote, &tip_commit, overlay, &moved, &authors)?;
         Ok(Built {
             finished,
             planned,
@@ -131,17 +131,19 @@ impl Engine {
         })
     }
 
-    /// Writes the edited files, the new tree and one commit on `parent` (not pushed). The
-    /// author is the requests' author when they all name the same one, else the committer.
+    /// Writes the edited files, the new tree and one commit on `parent` (not pushed), signed
+    /// when the remote has a signing key. The author is the requests' author when they all
+    /// name the same one, else the committer.
     fn commit_edits(
         &self,
         repo: &Repository,
-        name: &str,
+        remote: &RemoteSpec,
         parent: &git2::Commit<'_>,
         overlay: BTreeMap<RepoPath, (Vec<u8>, i32)>,
         moved: &[Moved],
         authors: &[Option<&Identity>],
     ) -> Result<Oid, GitError> {
+        let name = &remote.url.to_string();
         let local = |e: git2::Error| tree::local(name, &e);
         let root = parent.tree().map_err(local)?;
         let mut edits = Vec::with_capacity(overlay.len());
@@ -157,8 +159,33 @@ impl Engine {
             _ => committer.clone(),
         };
         let text = message::render(moved);
-        repo.commit(None, &author, &committer, &text, &new_tree, &[parent])
+        let Some(key) = &remote.signing else {
+            return repo
+                .commit(None, &author, &committer, &text, &new_tree, &[parent])
+                .map_err(local);
+        };
+        // The signature covers the commit object exactly as it is stored, minus the header.
+        let content = repo
+            .commit_create_buffer(&author, &committer, &text, &new_tree, &[parent])
+            .map_err(local)?;
+        let content = content
+            .as_str()
+            .map_err(|_| internal_text(name, "the commit object is not UTF-8"))?;
+        let signature = key
+            .sign(content.as_bytes())
+            .map_err(|source| GitError::Signing {
+                repo: name.clone(),
+                source,
+            })?;
+        repo.commit_signed(content, &signature, Some("gpgsig"))
             .map_err(local)
+    }
+}
+
+fn internal_text(repo: &str, message: &str) -> GitError {
+    GitError::Git {
+        repo: repo.to_owned(),
+        message: message.to_owned(),
     }
 }
 
