@@ -1,8 +1,12 @@
 //! Prometheus metrics: promotions by result, phase durations, git operations, reconcile errors,
-//! reconciles in flight and the last one completed, leadership and fenced pushes.
+//! reconciles in flight and the last one completed, leadership and fenced pushes; and the
+//! per-lane gauges of [`lanes`].
 
-use std::sync::Mutex;
+#[path = "lane_metrics.rs"]
+pub mod lanes;
+
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -47,6 +51,7 @@ pub struct Metrics {
     leader: Gauge,
     fenced_pushes: Counter,
     probes: Family<ResultLabel, Counter>,
+    lanes: Arc<lanes::LaneMetrics>,
 }
 
 impl Default for Metrics {
@@ -122,6 +127,8 @@ impl Default for Metrics {
             "Probes of spec.verification.healthUrl by result (passed, failed)",
             probes.clone(),
         );
+        let lanes = Arc::new(lanes::LaneMetrics::default());
+        registry.register_collector(Box::new(lanes.clone()));
         Self {
             registry: Mutex::new(registry),
             reconciles,
@@ -135,6 +142,7 @@ impl Default for Metrics {
             leader,
             fenced_pushes,
             probes,
+            lanes,
         }
     }
 }
@@ -220,6 +228,11 @@ impl Metrics {
                 result: if passed { "passed" } else { "failed" }.to_owned(),
             })
             .inc();
+    }
+
+    /// The per-lane gauges.
+    pub fn lanes(&self) -> &lanes::LaneMetrics {
+        &self.lanes
     }
 
     /// The metrics in Prometheus text format.

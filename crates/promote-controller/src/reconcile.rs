@@ -118,6 +118,11 @@ impl<'a> Pass<'a> {
             &report.status,
         )
         .await?;
+        // After the write: a deleted Promotion's write fails, so its series are not revived.
+        self.ctx
+            .metrics
+            .lanes()
+            .observe(&self.key, &self.promotion.spec, &report.status);
         report::events(self.ctx, self.promotion, &report.notes).await;
         Ok(report.requeue)
     }

@@ -6,7 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::core::PartialObjectMeta;
@@ -53,6 +53,7 @@ pub async fn run(
         // memory a cached Promotion takes.
         .modify(|p| p.meta_mut().managed_fields = None)
         .reflect(writer)
+        .inspect_ok(forget_deleted(sup.ctx.clone()))
         .applied_objects()
         .predicate_filter(spec_or_annotations, Default::default());
 
@@ -93,6 +94,8 @@ pub async fn run(
     };
 
     let sweeper = tokio::spawn(sweep_caches(sup.ctx.clone(), reader.clone()));
+    let lane_sweeper = tokio::spawn(sweep_lane_metrics(sup.ctx.clone(), reader.clone()));
+    let ctx = sup.ctx.clone();
     info!("controller starting");
     let config =
         kube::runtime::controller::Config::default().concurrency(sup.ctx.settings.concurrency);
@@ -123,6 +126,9 @@ pub async fn run(
         () = early => info!("stopped before the first list of Promotions completed"),
     }
     sweeper.abort();
+    lane_sweeper.abort();
+    // A replica that no longer reconciles would export its last values as if current.
+    ctx.metrics.lanes().clear();
     info!("controller stopped");
 }
 
@@ -161,6 +167,41 @@ async fn sweep_caches(ctx: Arc<Context>, store: Store<Guarded>) {
             Ok(removed) => info!(removed, "removed repository caches no Promotion names"),
             Err(e) => tracing::warn!(error = %e, "cannot sweep the repository caches"),
         }
+    }
+}
+
+/// Drops the lane series of a Promotion the watch reports deleted.
+fn forget_deleted(ctx: Arc<Context>) -> impl FnMut(&watcher::Event<Guarded>) {
+    move |event| {
+        if let watcher::Event::Delete(gone) = event {
+            let ns = gone.namespace().unwrap_or_default();
+            ctx.metrics
+                .lanes()
+                .forget(&format!("{ns}/{}", gone.name_any()));
+        }
+    }
+}
+
+/// How often lane series are checked against the store of Promotions.
+const LANE_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Drops, every [`LANE_SWEEP`], the lane series of Promotions the store no longer holds: one
+/// deleted while the watch was down (a re-list reports no deletion), or whose reconcile ended
+/// after the delete was seen.
+async fn sweep_lane_metrics(ctx: Arc<Context>, store: Store<Guarded>) {
+    if store.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut every = tokio::time::interval(LANE_SWEEP);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let known: std::collections::HashSet<String> = store
+            .state()
+            .iter()
+            .map(|g| format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any()))
+            .collect();
+        ctx.metrics.lanes().retain(|key| known.contains(key));
     }
 }
 
