@@ -55,6 +55,7 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
     ));
     status.drift = Some(drift(obs, source_values, target_values));
     status.policy = Some(policy(obs));
+    status.window = spec.windows.at(obs.now).map(|w| w.status());
 
     let mut lane = Lane {
         obs,

@@ -29,6 +29,7 @@ mod plan;
 mod record;
 mod spec;
 mod views;
+pub mod windows;
 
 pub use decide::{decide, invalid_spec};
 pub use observation::{AppView, Failure, GitView, Observation, Upstream};

@@ -38,6 +38,8 @@ pub struct LaneSpec {
     pub reset: Option<ResetSpec>,
     /// The deployment log file each commit of the lane adds an entry to.
     pub release_log: Option<String>,
+    /// The release windows promotions wait for (never pins, rollbacks or resets).
+    pub windows: crate::windows::Windows,
 }
 
 /// A reset request.
@@ -137,6 +139,10 @@ pub enum SpecErrorKind {
     RepositoryPath,
     /// Valid, but not allowed by this operator's configuration.
     NotAllowed,
+    /// Not a five-field cron schedule, or one that never fires.
+    Schedule,
+    /// Not an IANA time zone.
+    TimeZone,
 }
 
 /// What this operator lets lanes name, from its flags.
@@ -246,6 +252,7 @@ impl LaneSpec {
             suspend: spec.suspend,
             after: after(spec)?,
             release_log: release_log(spec)?,
+            windows: crate::windows::parse(&spec.windows)?,
             reset: match &spec.reset {
                 None => None,
                 Some(r) if r.id.trim().is_empty() => {

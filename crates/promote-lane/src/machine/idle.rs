@@ -1,5 +1,5 @@
 //! The idle lane: suspended, pinned, in sync, held after a conflict, rejected, awaiting
-//! approval, gated (sync, health, soak) — or ready to start a promotion.
+//! approval, gated (sync, health, soak, release windows) — or ready to start a promotion.
 
 use std::time::Duration;
 
@@ -130,7 +130,97 @@ impl Lane<'_> {
                 wait.unwrap_or(self.timing.idle).min(self.timing.idle),
             );
         }
-        self.start(RecordKind::Promotion, source.to_vec(), target, approved_by)
+        let overridden = match self.window_gate(source_version) {
+            WindowGate::Open => None,
+            WindowGate::Closed { message, wait } => {
+                return Verdict::wait(Phase::Gated, message, wait.min(self.timing.idle));
+            }
+            WindowGate::Overridden { note, by } => Some((note, by)),
+        };
+        let Some((note, by)) = overridden else {
+            return self.start(RecordKind::Promotion, source.to_vec(), target, approved_by);
+        };
+        let verdict = self.start(
+            RecordKind::Promotion,
+            source.to_vec(),
+            target,
+            approved_by.or(Some(by)),
+        );
+        if let Some(record) = self.status.last_promotion.as_mut() {
+            record.window_overridden = true;
+        }
+        self.notes.push(note);
+        verdict
+    }
+
+    /// Whether the release windows let `version` move now. Closed, its approval may say
+    /// `overrideWindow`: that moves it once (a promotion of it since the approval was first
+    /// seen used the override up).
+    fn window_gate(&self, version: &str) -> WindowGate {
+        let Some(state) = self.obs.spec.windows.at(self.now) else {
+            return WindowGate::Open;
+        };
+        if state.open {
+            return WindowGate::Open;
+        }
+        let which = state
+            .window
+            .as_ref()
+            .map(|w| format!(" ({})", w.words()))
+            .unwrap_or_default();
+        let approval = self
+            .obs
+            .spec
+            .approval
+            .as_ref()
+            .filter(|a| a.version == version && a.override_window);
+        let seen = self.status.approval.as_ref().map(|a| a.observed_at.0);
+        if let (Some(a), Some(seen)) = (approval, seen) {
+            let used = std::iter::once(self.status.last_promotion.as_ref())
+                .flatten()
+                .chain(self.status.history.iter())
+                .any(|r| {
+                    r.version == version
+                        && r.window_overridden
+                        && r.started_at.as_ref().is_some_and(|t| t.0 >= seen)
+                });
+            if !used {
+                let by = a
+                    .approved_by
+                    .clone()
+                    .unwrap_or_else(|| "unknown".to_owned());
+                let why = a
+                    .note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default();
+                let dst = &self.obs.spec.target.environment;
+                return WindowGate::Overridden {
+                    note: Note {
+                        warning: true,
+                        reason: reasons::WINDOW_OVERRIDDEN,
+                        message: format!(
+                            "{version} moves to {dst} while the release window is closed{which}: approved by {by} with overrideWindow{why}"
+                        ),
+                    },
+                    by,
+                };
+            }
+        }
+        let (when, wait) = match &state.next_open {
+            Some(t) => (format!("it opens at {t}"), elapsed(t.timestamp(), self.now)),
+            None => (
+                "it does not open within the next 366 days".to_owned(),
+                self.timing.idle,
+            ),
+        };
+        WindowGate::Closed {
+            message: format!(
+                "gate: release window closed{which}; {when}. To move {version} now: {} --override-window",
+                approve_hint(&self.obs.key, version)
+            ),
+            wait,
+        }
     }
 
     /// A person's decision about `version` stands until someone approves it anew (or pins):
@@ -394,6 +484,16 @@ impl Lane<'_> {
         }
         None
     }
+}
+
+/// What the release windows say about a version about to move.
+enum WindowGate {
+    /// It may move.
+    Open,
+    /// Held: the `gate:` message, and the time until the next opening.
+    Closed { message: String, wait: Duration },
+    /// Closed, but its approval overrides the windows: the Event, and who approved it.
+    Overridden { note: Note, by: String },
 }
 
 /// How a person approves `version`, as a command they can paste.
