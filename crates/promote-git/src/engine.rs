@@ -8,6 +8,7 @@
 mod batch;
 mod build;
 mod evaluate;
+mod files;
 mod heads;
 mod inspect;
 mod log;

@@ -55,6 +55,7 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
     ));
     status.drift = Some(drift(obs, source_values, target_values));
     status.policy = Some(policy(obs));
+    status.parity = crate::parity::parity_view(obs);
     status.window = spec.windows.at(obs.now).map(|w| w.status());
 
     let mut lane = Lane {
@@ -71,7 +72,7 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
     status.phase = Some(verdict.phase);
     status.message = Some(verdict.message.clone());
     let generation = obs.generation;
-    let fresh = vec![
+    let mut fresh = vec![
         ready_condition(verdict.phase, &verdict.message, generation, &now),
         drifted_condition(status.drift.as_ref(), generation, &now),
         policy_condition(status.policy.as_ref(), generation, &now),
@@ -79,7 +80,20 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
         verified_condition(status.last_promotion.as_ref(), generation, &now),
         stalled_condition(stalled.as_ref(), generation, &now),
     ];
-    status.conditions = conditions::merge(&prev.conditions, fresh);
+    fresh.extend(crate::parity::parity_condition(
+        spec,
+        status.parity.as_ref(),
+        generation,
+        &now,
+    ));
+    // A lane that stopped comparing configuration files drops its old ParityCompliant.
+    let kept: Vec<_> = prev
+        .conditions
+        .iter()
+        .filter(|c| spec.parity.is_some() || c.type_ != types::PARITY_COMPLIANT)
+        .cloned()
+        .collect();
+    status.conditions = conditions::merge(&kept, fresh);
 
     let mut effects = VecDeque::new();
     if let Some(request) = verdict.write {

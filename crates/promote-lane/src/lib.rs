@@ -25,6 +25,7 @@ mod fold;
 pub mod health;
 mod machine;
 mod observation;
+pub mod parity;
 mod plan;
 mod record;
 mod spec;
@@ -32,7 +33,7 @@ mod views;
 pub mod windows;
 
 pub use decide::{decide, invalid_spec};
-pub use observation::{AppView, Failure, GitView, Observation, Upstream};
+pub use observation::{AppView, ConfigFiles, Failure, GitView, Observation, Upstream};
 pub use plan::{
     Effect, EffectOutcome, Note, Plan, ProbeRequest, Report, Requeue, SyncResult, Timing,
     WriteFrom, WriteRequest, WriteResult,

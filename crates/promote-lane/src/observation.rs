@@ -66,6 +66,25 @@ pub struct GitView {
     /// Whether the target Application's synced revision contains the in-flight promotion's
     /// commit (the commit or a descendant of it). None when there is nothing to check.
     pub in_flight_synced: Option<bool>,
+    /// The configuration files compared for parity, when the lane names them and they were
+    /// read this time.
+    pub config: ConfigFiles,
+}
+
+/// The environments' configuration files (`configFile`), as read for the parity check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConfigFiles {
+    /// Not read: the lane compares none, or nothing changed since the last comparison
+    /// (`status.parity` is kept as it is).
+    #[default]
+    NotRead,
+    /// Both files' text at the branch tip, or why each could not be read.
+    Read {
+        /// The source's configuration file.
+        source: Result<String, Failure>,
+        /// The target's configuration file.
+        target: Result<String, Failure>,
+    },
 }
 
 /// An error from a step, classified so the decision can report it well.

@@ -40,6 +40,8 @@ pub struct LaneSpec {
     pub release_log: Option<String>,
     /// The release windows promotions wait for (never pins, rollbacks or resets).
     pub windows: crate::windows::Windows,
+    /// The comparison of the environments' configuration files, when both are named.
+    pub parity: Option<crate::parity::ParitySpec>,
 }
 
 /// A reset request.
@@ -60,6 +62,8 @@ pub struct RepositorySpec {
     pub branch: String,
     /// The Secret, in the lane's namespace, holding the credentials.
     pub credentials_secret: Option<String>,
+    /// The Secret, in the lane's namespace, holding the key every commit is signed with.
+    pub signing_secret: Option<String>,
 }
 
 /// One environment of the lane.
@@ -252,6 +256,7 @@ impl LaneSpec {
             suspend: spec.suspend,
             after: after(spec)?,
             release_log: release_log(spec)?,
+            parity: crate::parity::parse(spec)?,
             windows: crate::windows::parse(&spec.windows)?,
             reset: match &spec.reset {
                 None => None,
@@ -362,6 +367,7 @@ fn repository(spec: &PromotionSpec, admission: &Admission) -> Result<RepositoryS
         url: r.url.clone(),
         branch: r.branch.clone(),
         credentials_secret: r.credentials.as_ref().map(|c| c.secret_name.clone()),
+        signing_secret: r.signing.as_ref().map(|s| s.secret_name.clone()),
     })
 }
 
@@ -424,7 +430,7 @@ fn admit_application(side: &Side, at: &str, admission: &Admission) -> Result<(),
 }
 
 /// The git engine confines paths again; checking here names the field.
-fn repository_path(path: &str, field: &str) -> Result<(), SpecError> {
+pub(crate) fn repository_path(path: &str, field: &str) -> Result<(), SpecError> {
     let problem = if path.is_empty() {
         Some("is empty")
     } else if path.starts_with('/') {

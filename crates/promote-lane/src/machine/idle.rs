@@ -130,6 +130,9 @@ impl Lane<'_> {
                 wait.unwrap_or(self.timing.idle).min(self.timing.idle),
             );
         }
+        if let Some(message) = crate::parity::gate(spec, self.status.parity.as_ref()) {
+            return Verdict::wait(Phase::Gated, message, self.timing.idle);
+        }
         let overridden = match self.window_gate(source_version) {
             WindowGate::Open => None,
             WindowGate::Closed { message, wait } => {

@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use promote_api::{Phase, PromotionSpec, PromotionStatus, Trigger, conditions};
 use promote_argocd::Application;
 use promote_lane::{
-    Admission, AppView, Effect, EffectOutcome, GitView, LaneSpec, Note, Observation, Plan, Requeue,
-    Timing, Upstream, WriteRequest, WriteResult, decide,
+    Admission, AppView, ConfigFiles, Effect, EffectOutcome, GitView, LaneSpec, Note, Observation,
+    Plan, Requeue, Timing, Upstream, WriteRequest, WriteResult, decide,
 };
 use serde_json::json;
 
@@ -130,6 +130,7 @@ pub struct World {
     pub source_app: AppView,
     pub target_app: AppView,
     pub upstream: Upstream,
+    pub config: ConfigFiles,
 }
 
 impl World {
@@ -147,6 +148,7 @@ impl World {
             source_app: app("web-app-dev", "Synced", TIP, "Healthy", false, dev),
             target_app: app("web-app-prod", "Synced", TIP, "Healthy", true, prod),
             upstream: Upstream::NotConfigured,
+            config: ConfigFiles::NotRead,
         }
     }
 
@@ -164,6 +166,7 @@ impl World {
                 source_at_synced: self.source_at_synced.clone(),
                 target_changed_by: self.target_changed_by.clone(),
                 in_flight_synced: self.in_flight_synced,
+                config: self.config.clone(),
             }),
             source_app: self.source_app.clone(),
             target_app: self.target_app.clone(),
