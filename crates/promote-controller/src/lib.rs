@@ -26,6 +26,7 @@ pub mod observe;
 pub mod operator;
 pub mod reconcile;
 pub mod report;
+mod signing;
 pub mod supervise;
 pub mod watchdog;
 pub mod watches;

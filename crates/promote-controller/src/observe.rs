@@ -121,6 +121,7 @@ async fn remote_spec(
     spec: &LaneSpec,
 ) -> Result<RemoteSpec, Failure> {
     let remote = RemoteSpec::new(&spec.repository.url).map_err(|e| git_failure(&e))?;
+    let remote = crate::signing::with_signing(ctx, namespace, spec, remote).await?;
     let Some(secret_name) = &spec.repository.credentials_secret else {
         return Ok(remote);
     };

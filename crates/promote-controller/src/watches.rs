@@ -84,12 +84,16 @@ pub async fn run(
     let secret_mapper = move |meta: PartialObjectMeta<Secret>| {
         let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
         referencing(&secret_reader, |p| {
+            let repository = &p.spec.repository;
             p.metadata.namespace.as_deref() == Some(ns.as_str())
-                && p.spec
-                    .repository
+                && (repository
                     .credentials
                     .as_ref()
                     .is_some_and(|c| c.secret_name == name)
+                    || repository
+                        .signing
+                        .as_ref()
+                        .is_some_and(|s| s.secret_name == name))
         })
     };
 

@@ -85,7 +85,8 @@ pub(crate) async fn write(
         }
         Err(e) => {
             ctx.metrics.git_operation("push", e.category());
-            WriteResult::Failed(git_failure(&e))
+            let failure = crate::signing::signing_failure(&e).unwrap_or_else(|| git_failure(&e));
+            WriteResult::Failed(failure)
         }
     }
 }
