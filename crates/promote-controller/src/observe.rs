@@ -8,7 +8,7 @@ use promote_api::conditions::reasons;
 use promote_api::{ApplicationRef, CREDENTIALS_LABEL, Promotion, PromotionResult, RecordKind};
 use promote_argocd::Application;
 use promote_git::{Credentials, GitError, HeadCheck, RemoteSpec};
-use promote_lane::{AppView, Failure, GitView, LaneSpec, Observation, Upstream};
+use promote_lane::{AppView, ConfigFiles, Failure, GitView, LaneSpec, Observation, Upstream};
 use tracing::instrument;
 
 use crate::context::Context;
@@ -47,7 +47,18 @@ pub async fn observe(ctx: &Context, promotion: &Promotion, spec: LaneSpec, key: 
     let remote = remote_spec(ctx, &namespace, &spec).await;
     let previous = promotion.status.clone().unwrap_or_default();
     let git = match &remote {
-        Ok(remote) => read_git(ctx, remote, &spec, &previous, &source_app, &target_app).await,
+        Ok(remote) => {
+            let apps = (&source_app, &target_app);
+            read_git(
+                ctx,
+                remote,
+                &spec,
+                &previous,
+                apps,
+                promotion.metadata.generation,
+            )
+            .await
+        }
         Err(f) => Err(f.clone()),
     };
     Observed {
@@ -168,8 +179,8 @@ async fn read_git(
     remote: &RemoteSpec,
     spec: &LaneSpec,
     previous: &promote_api::PromotionStatus,
-    source_app: &AppView,
-    target_app: &AppView,
+    (source_app, target_app): (&AppView, &AppView),
+    generation: Option<i64>,
 ) -> Result<GitView, Failure> {
     let branch = &spec.repository.branch;
     let tip = ctx.engine.tip(remote, branch).await;
@@ -229,6 +240,7 @@ async fn read_git(
         (None, _) => None,
     };
     let target_changed_by = changed_by(ctx, remote, spec, previous, &target).await;
+    let config = read_config(ctx, remote, spec, previous, generation, &tip.to_string()).await;
     Ok(GitView {
         revision: tip.to_string(),
         source,
@@ -236,7 +248,42 @@ async fn read_git(
         source_at_synced,
         target_changed_by,
         in_flight_synced,
+        config,
     })
+}
+
+/// The configuration files for the parity check, unless the last comparison was made at this
+/// very tip and generation (then `status.parity` stands as it is).
+async fn read_config(
+    ctx: &Context,
+    remote: &RemoteSpec,
+    spec: &LaneSpec,
+    previous: &promote_api::PromotionStatus,
+    generation: Option<i64>,
+    tip: &str,
+) -> ConfigFiles {
+    let Some(parity) = &spec.parity else {
+        return ConfigFiles::NotRead;
+    };
+    let unchanged = previous
+        .parity
+        .as_ref()
+        .is_some_and(|p| p.message.is_none() && p.revision.as_deref() == Some(tip))
+        && previous.observed_generation == generation;
+    if unchanged {
+        return ConfigFiles::NotRead;
+    }
+    let read = |file: &str| {
+        let file = file.to_owned();
+        async move {
+            ctx.engine
+                .read_file_at(remote, tip, &file)
+                .await
+                .map_err(|e| git_failure(&e))
+        }
+    };
+    let (source, target) = tokio::join!(read(&parity.source_file), read(&parity.target_file));
+    ConfigFiles::Read { source, target }
 }
 
 /// Who changed the target's version, when it no longer holds what this lane last promoted
