@@ -359,6 +359,94 @@ async fn approve_records_who_what_and_when() {
 }
 
 #[tokio::test]
+async fn release_windows_in_approve_describe_and_history() {
+    let w = World::start("plugin-windows").await;
+    let mut status = awaiting();
+    status["window"] = json!({"open": false, "window": "Allow 0 9 * * 1-4 for 8h (Europe/Berlin)",
+                              "nextOpen": "2026-12-03T08:00:00Z"});
+    status["history"][0]["windowOverridden"] = json!(true);
+    w.create("web", Some(status)).await;
+    w.api()
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"windows": [
+                {"kind": "Allow", "schedule": "0 9 * * 1-4", "duration": "8h", "timeZone": "Europe/Berlin"},
+                {"kind": "Deny", "schedule": "0 0 24 12 *", "duration": "48h"},
+            ]}})),
+        )
+        .await
+        .expect("windows");
+
+    let text = ok(&w.run(&["describe", "web"]).await);
+    for needle in [
+        "Windows:      closed, opens at 2026-12-03T08:00:00Z (Allow 0 9 * * 1-4 for 8h (Europe/Berlin))\n",
+        "  Allow 0 9 * * 1-4 for 8h (Europe/Berlin)\n  Deny 0 0 24 12 * for 48h (UTC)\n",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+
+    let out = ok(&w.run(&["approve", "web"]).await);
+    assert!(
+        out.contains("note: the release windows are closed (they open at 2026-12-03T08:00:00Z); it moves then, or now with --override-window"),
+        "{out}"
+    );
+    assert!(
+        !w.read("web")
+            .await
+            .spec
+            .approval
+            .expect("approval")
+            .override_window
+    );
+
+    let out = ok(&w
+        .run(&[
+            "approve",
+            "web",
+            "--override-window",
+            "--note",
+            "CVE-2026-1234",
+        ])
+        .await);
+    assert!(
+        out.contains("it moves even while the release windows are closed"),
+        "{out}"
+    );
+    let a = w.read("web").await.spec.approval.expect("approval");
+    assert!(a.override_window);
+    assert_eq!(a.note.as_deref(), Some("CVE-2026-1234"));
+    let text = ok(&w.run(&["describe", "web"]).await);
+    assert!(
+        text.contains(", overriding closed release windows once\n"),
+        "{text}"
+    );
+
+    // A new approval without the flag drops the override.
+    ok(&w.run(&["approve", "web"]).await);
+    assert!(
+        !w.read("web")
+            .await
+            .spec
+            .approval
+            .expect("approval")
+            .override_window
+    );
+
+    let text = ok(&w.run(&["history", "web"]).await);
+    assert!(
+        text.contains(
+            "sha-1 Promotion Succeeded:\n  approved by alice: fixes the login redirect\n  moved while the release windows were closed: the approval said overrideWindow\n"
+        ),
+        "{text}"
+    );
+    let json: Vec<Value> =
+        serde_json::from_str(&ok(&w.run(&["history", "web", "-o", "json"]).await)).expect("JSON");
+    assert_eq!(json[0]["windowOverridden"], json!(true));
+    assert_eq!(json[1].get("windowOverridden"), None);
+}
+
+#[tokio::test]
 async fn pin_unpin_suspend_and_resume_set_the_spec() {
     let w = World::start("plugin-pin").await;
     w.create("web", Some(awaiting())).await;

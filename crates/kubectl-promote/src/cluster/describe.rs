@@ -1,5 +1,5 @@
-//! What `describe` prints: versions, drift, policy, the last promotion, conditions, and
-//! what to do next. Pure: no I/O.
+//! What `describe` prints: versions, drift, policy, release windows, the last promotion,
+//! conditions, and what to do next. Pure: no I/O.
 
 use std::fmt::Write as _;
 
@@ -75,6 +75,7 @@ pub fn describe(p: &Promotion, now: Timestamp, hints: &Hints) -> String {
     }
     drift(w, p);
     policy(w, p);
+    windows(w, p);
     approval(w, p);
     if !status.rejected_versions.is_empty() {
         let _ = writeln!(w, "Rejected:     {}", status.rejected_versions.join(", "));
@@ -212,6 +213,45 @@ fn policy(w: &mut String, p: &Promotion) {
     }
 }
 
+/// The release windows and whether a promotion may move now.
+fn windows(w: &mut String, p: &Promotion) {
+    if p.spec.windows.is_empty() {
+        return;
+    }
+    let state = p.status.as_ref().and_then(|s| s.window.as_ref());
+    let line = match state {
+        None => "not evaluated yet".to_owned(),
+        Some(s) => {
+            let mut line = if s.open { "open" } else { "closed" }.to_owned();
+            match (s.open, &s.closes_at, &s.next_open) {
+                (true, Some(t), _) => {
+                    let _ = write!(line, " until {}", stamp(t));
+                }
+                (false, _, Some(t)) => {
+                    let _ = write!(line, ", opens at {}", stamp(t));
+                }
+                (false, _, None) => line.push_str(", does not open within a year"),
+                _ => {}
+            }
+            if let Some(by) = &s.window {
+                let _ = write!(line, " ({by})");
+            }
+            line
+        }
+    };
+    let _ = writeln!(w, "Windows:      {line}");
+    for window in &p.spec.windows {
+        let _ = writeln!(
+            w,
+            "  {} {} for {} ({})",
+            window.kind.as_str(),
+            window.schedule,
+            window.duration,
+            window.time_zone.as_deref().unwrap_or("UTC")
+        );
+    }
+}
+
 fn approval(w: &mut String, p: &Promotion) {
     let Some(a) = &p.spec.approval else {
         let _ = writeln!(w, "Approval:     none");
@@ -232,6 +272,9 @@ fn approval(w: &mut String, p: &Promotion) {
             stamp(&seen.observed_at)
         );
     }
+    if a.override_window {
+        line.push_str(", overriding closed release windows once");
+    }
     let _ = writeln!(w, "{line}");
     if let Some(note) = &a.note {
         let _ = writeln!(w, "  note: {note}");
@@ -251,6 +294,9 @@ fn record(w: &mut String, r: &PromotionRecord) {
     }
     if let Some(by) = &r.approved_by {
         let _ = write!(line, ", approved by {by}");
+    }
+    if r.window_overridden {
+        line.push_str(", moved while the release windows were closed (overrideWindow)");
     }
     let _ = writeln!(w, "{line}");
     let times: Vec<String> = [

@@ -52,6 +52,15 @@ pub fn approval_version(
     }
 }
 
+/// What an approval lets through besides the version itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Allow {
+    /// A version the lane rejected (`--allow-rejected`).
+    pub rejected: bool,
+    /// Closed release windows, once (`--override-window`).
+    pub closed_window: bool,
+}
+
 /// Sets `spec.approval` whole (a note left out removes an earlier one), on condition that
 /// the object is still the one the version was checked against.
 pub fn approve(
@@ -60,15 +69,15 @@ pub fn approve(
     by: Option<&str>,
     now: Timestamp,
     note: Option<&str>,
-    allow_rejected: bool,
+    allow: Allow,
 ) -> Result<Value, Failure> {
     let approval = Approval {
         version: version.to_owned(),
         approved_by: by.map(str::to_owned),
         approved_at: Some(Time(now)),
         note: note.map(str::to_owned),
-        allow_rejected,
-        override_window: false,
+        allow_rejected: allow.rejected,
+        override_window: allow.closed_window,
     };
     let mut value =
         serde_json::to_value(&approval).map_err(|e| Failure::error(format!("approval: {e}")))?;
@@ -81,6 +90,30 @@ pub fn approve(
         "metadata": {"resourceVersion": p.resource_version()},
         "spec": {"approval": value},
     }))
+}
+
+/// What the approval does against the lane's release windows, as a line for the person
+/// approving (nothing when the lane has none).
+pub fn window_note(p: &Promotion, overrides: bool) -> String {
+    if p.spec.windows.is_empty() {
+        return String::new();
+    }
+    if overrides {
+        return "note: it moves even while the release windows are closed (overrideWindow); the history records that, with who approved it and the note\n".to_owned();
+    }
+    let window = p.status.as_ref().and_then(|s| s.window.as_ref());
+    match window {
+        Some(w) if !w.open => {
+            let when = w.next_open.as_ref().map_or_else(
+                || "they do not open within a year".to_owned(),
+                |t| format!("they open at {}", super::table::stamp(t)),
+            );
+            format!(
+                "note: the release windows are closed ({when}); it moves then, or now with --override-window\n"
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 /// Sets or clears `spec.pin`.
@@ -148,7 +181,8 @@ mod tests {
     fn the_approval_patch_is_whole_and_conditional() {
         let p = promotion(Some("sha-2"));
         let now: Timestamp = "2026-12-01T10:00:00Z".parse().expect("time");
-        let patch = approve(&p, "sha-2", Some("alice"), now, None, false).expect("patch");
+        let patch =
+            approve(&p, "sha-2", Some("alice"), now, None, Allow::default()).expect("patch");
         assert_eq!(
             patch,
             json!({
@@ -159,11 +193,24 @@ mod tests {
                     "approvedAt": "2026-12-01T10:00:00Z",
                     "note": null,
                     "allowRejected": null,
+                    "overrideWindow": null,
                 }},
             })
         );
-        let patch = approve(&p, "sha-2", None, now, Some("fixed"), true).expect("patch");
+        let allow = Allow {
+            rejected: true,
+            closed_window: false,
+        };
+        let patch = approve(&p, "sha-2", None, now, Some("fixed"), allow).expect("patch");
         assert_eq!(patch["spec"]["approval"]["allowRejected"], json!(true));
+        assert_eq!(patch["spec"]["approval"]["overrideWindow"], Value::Null);
+        let allow = Allow {
+            rejected: false,
+            closed_window: true,
+        };
+        let patch = approve(&p, "sha-2", None, now, None, allow).expect("patch");
+        assert_eq!(patch["spec"]["approval"]["overrideWindow"], json!(true));
+        assert_eq!(patch["spec"]["approval"]["allowRejected"], Value::Null);
         assert_eq!(pin(None), json!({"spec": {"pin": null}}));
         assert_eq!(suspend(true), json!({"spec": {"suspend": true}}));
     }

@@ -58,6 +58,12 @@ fn notes(r: &PromotionRecord) -> Option<String> {
             None => lines.push(format!("approved by {by}")),
         }
     }
+    if r.window_overridden {
+        lines.push(
+            "moved while the release windows were closed: the approval said overrideWindow"
+                .to_owned(),
+        );
+    }
     if !r.changes.is_empty() {
         let since = r
             .previous_version

@@ -127,6 +127,10 @@ pub struct ApproveArgs {
     /// replaced it in the target); without this a rejected version never moves again.
     #[arg(long)]
     pub allow_rejected: bool,
+    /// Promote VERSION once even while the lane's release windows (spec.windows) are closed;
+    /// the history records it, with who approved it and the note as the reason.
+    #[arg(long)]
+    pub override_window: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -290,7 +294,10 @@ async fn approve(args: ApproveArgs) -> Result<String, Failure> {
             who.as_ref().map(|(w, _)| w.as_str()),
             Timestamp::now(),
             args.note.as_deref(),
-            args.allow_rejected,
+            edit::Allow {
+                rejected: args.allow_rejected,
+                closed_window: args.override_window,
+            },
         )?;
         match patch(&api, name, &body).await {
             Err(f) if f.code == error::EXIT_CONFLICT && attempt < APPROVE_ATTEMPTS => continue,
@@ -312,6 +319,7 @@ async fn approve(args: ApproveArgs) -> Result<String, Failure> {
         if p.spec.trigger == promote_api::Trigger::Auto {
             text.push_str("note: the lane's trigger is Auto; it does not wait for approvals\n");
         }
+        text.push_str(&edit::window_note(&p, args.override_window));
         return Ok(text);
     }
 }
