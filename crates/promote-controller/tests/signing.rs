@@ -1,7 +1,8 @@
-//! Signed commits end to end: a lane whose signing Secret is not labelled as credentials is
-//! Stalled with SigningKeyError and commits nothing; labelled, the Secret's change alone brings
-//! the lane back, and its promotion commit on the git server passes `git verify-commit` with
-//! the key's allowed-signers file (and fails with another key's).
+//! Signed commits end to end: a lane whose signing Secret is not labelled as credentials, or
+//! holds a wrong passphrase, is Stalled with SigningKeyError and commits nothing; fixed, the
+//! Secret's change alone brings the lane back, and its promotion commit on the git server
+//! passes `git verify-commit` with the key's allowed-signers file (and fails with another
+//! key's).
 
 mod world;
 
@@ -15,10 +16,10 @@ use serde_json::json;
 use world::*;
 
 /// An ed25519 key made by `ssh-keygen`: (private key text, public key line).
-fn keygen(dir: &Path, name: &str) -> (String, String) {
+fn keygen(dir: &Path, name: &str, passphrase: &str) -> (String, String) {
     let path = dir.join(name);
     let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f"])
         .arg(&path)
         .output()
         .expect("ssh-keygen runs");
@@ -53,18 +54,42 @@ fn verifies(dir: &Path, name: &str, repo: &Path, public: &str, commit: &str) -> 
 async fn a_signed_lane_commits_only_with_its_key_and_verifies() {
     let w = World::start("signing", false).await;
     let keys = tempfile::tempdir().expect("key dir");
-    let (private, public) = keygen(keys.path(), "promote");
-    let (_, other) = keygen(keys.path(), "other");
+    let (private, public) = keygen(keys.path(), "promote", "right phrase");
+    let (_, other) = keygen(keys.path(), "other", "");
     let secrets: Api<Secret> = w.env.api();
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "web-core-signing"},
-        "stringData": {"signingKey": private},
+        "stringData": {"signingKey": private, "signingPassphrase": "wrong phrase"},
     }))
     .expect("secret");
     secrets
         .create(&PostParams::default(), &secret)
         .await
         .expect("create the signing Secret");
+    let patch = async |body: serde_json::Value| {
+        secrets
+            .patch(
+                "web-core-signing",
+                &PatchParams::default(),
+                &Patch::Merge(&body),
+            )
+            .await
+            .expect("patch the signing Secret");
+    };
+    let stalled_saying = async |text: &str| {
+        let s = w
+            .wait(&format!("Stalled at generation 1 saying {text:?}"), |s| {
+                conditions::find(&s.conditions, "Stalled").is_some_and(|c| {
+                    c.status == "True"
+                        && c.observed_generation == Some(1)
+                        && c.message.contains(text)
+                })
+            })
+            .await;
+        let stalled = conditions::find(&s.conditions, "Stalled").expect("Stalled");
+        assert_eq!(stalled.reason, reasons::SIGNING_KEY_ERROR);
+        stalled.message.clone()
+    };
 
     let op = w.operator("op-a");
     let ci = w.release("sha-2");
@@ -77,37 +102,26 @@ async fn a_signed_lane_commits_only_with_its_key_and_verifies() {
         }}),
     )
     .await;
-    let s = w
-        .wait("Stalled at generation 1", |s| {
-            conditions::find(&s.conditions, "Stalled")
-                .is_some_and(|c| c.status == "True" && c.observed_generation == Some(1))
-        })
-        .await;
-    let stalled = conditions::find(&s.conditions, "Stalled").expect("Stalled");
-    assert_eq!(stalled.reason, reasons::SIGNING_KEY_ERROR);
-    assert!(
-        stalled
-            .message
-            .contains("kubectl label secret web-core-signing"),
-        "{}",
-        stalled.message
-    );
-    let body = private.lines().nth(1).expect("a key body line");
-    assert!(!stalled.message.contains(body), "{}", stalled.message);
+    stalled_saying("kubectl label secret web-core-signing").await;
     assert!(
         w.commits_since(&ci).is_empty(),
         "nothing committed unsigned"
     );
 
-    // Labelled, the Secret's change alone brings the lane back, and it promotes signed.
-    secrets
-        .patch(
-            "web-core-signing",
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"metadata": {"labels": {CREDENTIALS_LABEL: "true"}}})),
-        )
-        .await
-        .expect("label the Secret");
+    // Labelled, the Secret's change alone wakes the lane: the passphrase is wrong.
+    patch(json!({"metadata": {"labels": {CREDENTIALS_LABEL: "true"}}})).await;
+    let message = stalled_saying("signingPassphrase does not decrypt signingKey").await;
+    let key_line = private.lines().nth(1).expect("a key body line");
+    for secret in [key_line, "wrong phrase", "right phrase"] {
+        assert!(!message.contains(secret), "{message}");
+    }
+    assert!(
+        w.commits_since(&ci).is_empty(),
+        "nothing committed unsigned"
+    );
+
+    // The right passphrase: the lane promotes, signed by its key and no other.
+    patch(json!({"stringData": {"signingPassphrase": "right phrase"}})).await;
     w.wait("sha-2 promoted", |s| {
         s.phase == Some(Phase::Promoted)
             && s.target.as_ref().and_then(|t| t.version.as_deref()) == Some("sha-2")

@@ -235,6 +235,14 @@ fn keys_that_cannot_sign_are_refused_with_a_reason_and_never_printed() {
         (SECRET_SIGNING_PASSPHRASE, b"s3cret-phrase\n".as_slice()),
     ];
     let key = SigningKey::from_secret_data(data).expect("the passphrase decrypts the key");
+    // A Secret written from a string may lose the key file's final newline, or gain CRs.
+    for text in [
+        locked.private.trim_end().to_owned(),
+        locked.private.replace('\n', "\r\n"),
+    ] {
+        let read = SigningKey::from_openssh(text.as_bytes(), Some("s3cret-phrase"));
+        assert_eq!(read.as_ref().map(SigningKey::identity), Ok(key.identity()));
+    }
     assert_eq!(
         SigningKey::from_secret_data([(SECRET_SIGNING_PASSPHRASE, b"x".as_slice())]),
         Err(SigningKeyError::Missing)
