@@ -1,6 +1,6 @@
 //! What every reconcile shares: the client, the git engine, the one Event recorder, metrics
-//! and the tunables. It imports nothing else of this crate but metrics, so every step can
-//! use it without a circle.
+//! and the tunables. It imports nothing else of this crate but metrics and the Application
+//! cache, so every step can use it without a circle.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,6 +10,7 @@ use kube::runtime::events::Recorder;
 use promote_git::Engine;
 use promote_lane::{Admission, Timing};
 
+use crate::apps::AppCache;
 use crate::metrics::Metrics;
 
 /// Tunables of the reconcile loop.
@@ -39,6 +40,8 @@ pub struct Context {
     pub settings: Settings,
     /// The resourceVersions this replica wrote, by lane, until the watch caught up.
     pub written: WrittenVersions,
+    /// The Applications as the watch last delivered them.
+    pub apps: AppCache,
 }
 
 /// The resourceVersion of each lane's last status write, kept until the watch delivers it.

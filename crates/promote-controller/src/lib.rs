@@ -16,6 +16,7 @@
 //! API and, through `promote-git`, to git servers; it must not talk to Argo CD other than
 //! through its Application resources.
 
+pub mod apps;
 pub mod context;
 pub mod deadlines;
 pub mod effects;

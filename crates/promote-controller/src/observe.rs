@@ -11,6 +11,7 @@ use promote_git::{Credentials, GitError, HeadCheck, RemoteSpec};
 use promote_lane::{AppView, ConfigFiles, Failure, GitView, LaneSpec, Observation, Upstream};
 use tracing::instrument;
 
+use crate::apps::Lookup;
 use crate::context::Context;
 
 /// The Argo CD Application resource, for dynamic API calls.
@@ -87,6 +88,11 @@ async fn read_application(ctx: &Context, reference: Option<&ApplicationRef>) -> 
         &application_resource(),
     );
     let name = format!("{}/{}", reference.namespace, reference.name);
+    match ctx.apps.get(&reference.namespace, &reference.name) {
+        Lookup::Found(app) => return AppView::Found(Box::new(Application::clone(&app))),
+        Lookup::Missing => return AppView::Missing(name),
+        Lookup::Unknown => {}
+    }
     match api.get_opt(&reference.name).await {
         Ok(Some(obj)) => match serde_json::to_value(&obj)
             .map_err(|e| e.to_string())

@@ -330,6 +330,7 @@ fn context(
             },
         },
         written: Default::default(),
+        apps: crate::apps::AppCache::new(config.application_namespaces.clone()),
     }
 }
 

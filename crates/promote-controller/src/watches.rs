@@ -57,13 +57,16 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(spec_or_annotations, Default::default());
 
-    let apps: Api<PartialObjectMeta<DynamicObject>> =
-        Api::all_with(client.clone(), &application_resource());
+    // Whole Applications, so reconciles read them from the cache instead of two GETs each;
+    // only the pure view of those in admitted namespaces is kept.
+    let apps: Api<DynamicObject> = Api::all_with(client.clone(), &application_resource());
+    let app_ctx = sup.ctx.clone();
     let app_changes = watcher(apps, watch_config())
         .default_backoff()
+        .inspect_ok(move |event| app_ctx.apps.apply(event))
         .touched_objects();
     let app_reader = reader.clone();
-    let app_mapper = move |meta: PartialObjectMeta<DynamicObject>| {
+    let app_mapper = move |meta: DynamicObject| {
         let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
         referencing(&app_reader, |p| {
             [&p.spec.source.application, &p.spec.target.application]

@@ -15,7 +15,8 @@ use crate::Res;
 /// ([`ARGO_DELAY`](crate::phases::ARGO_DELAY)), as a real sync would, so the operator does not
 /// read a tip it cached before the commit.
 pub const HEAD_TTL: Duration = Duration::from_secs(2);
-const RESYNC: &str = "30s";
+/// The operator's `--resync` unless `PROMOTE_BENCH_RESYNC` says otherwise: its default.
+const RESYNC: &str = "60s";
 const POLL: &str = "1s";
 
 fn free_port() -> std::io::Result<u16> {
@@ -111,7 +112,9 @@ impl OperatorProcess {
             .arg(metrics.to_string())
             .arg("--cache-dir")
             .arg(&cache)
-            .args(["--resync", RESYNC, "--poll", POLL])
+            .arg("--resync")
+            .arg(std::env::var("PROMOTE_BENCH_RESYNC").unwrap_or_else(|_| RESYNC.to_owned()))
+            .args(["--poll", POLL])
             .arg("--head-ttl")
             .arg(format!("{}s", HEAD_TTL.as_secs()))
             .stdin(Stdio::null())

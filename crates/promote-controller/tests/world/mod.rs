@@ -433,6 +433,7 @@ pub async fn by_hand(w: &World, identity: &str) -> (Context, Promotion) {
             },
         },
         written: Default::default(),
+        apps: Default::default(),
     };
     let promotion = w.promotions().get("web-prod").await.expect("promotion");
     (ctx, promotion)

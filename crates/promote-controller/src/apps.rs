@@ -1,0 +1,200 @@
+//! The Applications lanes read, kept from the Application watch: a reconcile reads both of
+//! its Applications here instead of two GETs. Only the pure view (`promote_argocd::Application`)
+//! is kept, not the object, so the cache stays small; until the watch's first list is complete
+//! a lookup says so and the reconcile reads from the API server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use kube::runtime::watcher::Event;
+use promote_argocd::Application;
+use tracing::debug;
+
+/// What the cache knows of one Application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// The Application as last delivered by the watch.
+    Found(Arc<Application>),
+    /// The watch has listed every Application and this one is not among them.
+    Missing,
+    /// The watch has not completed a list yet (or the object could not be read as an
+    /// Application): ask the API server.
+    Unknown,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    apps: HashMap<(String, String), Arc<Application>>,
+    /// Objects listed since the watch (re)started, swapped in once the list is complete.
+    listing: Option<HashMap<(String, String), Arc<Application>>>,
+    /// The first list has completed.
+    ready: bool,
+}
+
+/// The Application views, by namespace and name.
+#[derive(Debug, Default)]
+pub struct AppCache {
+    state: RwLock<State>,
+    /// Namespaces whose Applications are kept (the admitted ones); empty keeps all.
+    namespaces: Vec<String>,
+}
+
+fn key(obj: &DynamicObject) -> (String, String) {
+    (obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn view(obj: &DynamicObject) -> Option<Arc<Application>> {
+    let parsed = serde_json::to_value(obj)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Application::from_json(&v).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(app) => Some(Arc::new(app)),
+        Err(error) => {
+            debug!(%error, application = %obj.name_any(), "not kept: cannot be read as an Application");
+            None
+        }
+    }
+}
+
+impl AppCache {
+    /// A cache of the Applications in `namespaces` (all when empty).
+    pub fn new(namespaces: Vec<String>) -> Self {
+        Self {
+            state: RwLock::default(),
+            namespaces,
+        }
+    }
+
+    fn kept(&self, obj: &DynamicObject) -> Option<Arc<Application>> {
+        let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
+        if self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == ns) {
+            view(obj)
+        } else {
+            None
+        }
+    }
+
+    /// Applies one watch event.
+    pub fn apply(&self, event: &Event<DynamicObject>) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        match event {
+            Event::Apply(obj) => match self.kept(obj) {
+                Some(app) => {
+                    state.apps.insert(key(obj), app);
+                }
+                None => {
+                    state.apps.remove(&key(obj));
+                }
+            },
+            Event::Delete(obj) => {
+                state.apps.remove(&key(obj));
+            }
+            Event::Init => state.listing = Some(HashMap::new()),
+            Event::InitApply(obj) => {
+                if let (Some(listing), Some(app)) = (state.listing.as_mut(), self.kept(obj)) {
+                    listing.insert(key(obj), app);
+                }
+            }
+            Event::InitDone => {
+                if let Some(listed) = state.listing.take() {
+                    state.apps = listed;
+                }
+                state.ready = true;
+            }
+        }
+    }
+
+    /// The Application `namespace/name`, as far as the watch knows.
+    pub fn get(&self, namespace: &str, name: &str) -> Lookup {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        if !state.ready {
+            return Lookup::Unknown;
+        }
+        match state.apps.get(&(namespace.to_owned(), name.to_owned())) {
+            Some(app) => Lookup::Found(app.clone()),
+            None => Lookup::Missing,
+        }
+    }
+
+    /// How many Applications are kept.
+    pub fn len(&self) -> usize {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .apps
+            .len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn app(name: &str, rv: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd", "resourceVersion": rv},
+            "spec": {"source": {"repoURL": "https://git.example.com/r.git", "path": "p"}},
+            "status": {"sync": {"status": "Synced", "revision": "abc"}, "health": {"status": "Healthy"}}
+        }))
+        .expect("object")
+    }
+
+    fn rv(lookup: Lookup) -> Option<String> {
+        match lookup {
+            Lookup::Found(a) => a.resource_version.clone(),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn nothing_is_known_until_the_first_list_completes() {
+        let cache = AppCache::default();
+        cache.apply(&Event::Init);
+        cache.apply(&Event::InitApply(app("web-dev", "1")));
+        assert_eq!(cache.get("argocd", "web-dev"), Lookup::Unknown);
+        cache.apply(&Event::InitDone);
+        assert_eq!(rv(cache.get("argocd", "web-dev")).as_deref(), Some("1"));
+        assert_eq!(cache.get("argocd", "web-prod"), Lookup::Missing);
+    }
+
+    #[test]
+    fn only_admitted_namespaces_are_kept() {
+        let cache = AppCache::new(vec!["team-a".into()]);
+        cache.apply(&Event::Init);
+        cache.apply(&Event::InitApply(app("web-dev", "1")));
+        cache.apply(&Event::InitDone);
+        cache.apply(&Event::Apply(app("web-prod", "2")));
+        assert!(cache.is_empty());
+        assert_eq!(cache.get("argocd", "web-dev"), Lookup::Missing);
+    }
+
+    #[test]
+    fn changes_and_deletions_are_kept_and_a_relist_drops_what_is_gone() {
+        let cache = AppCache::default();
+        cache.apply(&Event::Init);
+        cache.apply(&Event::InitApply(app("web-dev", "1")));
+        cache.apply(&Event::InitApply(app("web-prod", "2")));
+        cache.apply(&Event::InitDone);
+        cache.apply(&Event::Apply(app("web-dev", "3")));
+        assert_eq!(rv(cache.get("argocd", "web-dev")).as_deref(), Some("3"));
+        cache.apply(&Event::Delete(app("web-dev", "3")));
+        assert_eq!(cache.get("argocd", "web-dev"), Lookup::Missing);
+        // A restarted watch lists again; until it is done the old view answers.
+        cache.apply(&Event::Init);
+        cache.apply(&Event::InitApply(app("web-new", "5")));
+        assert_eq!(rv(cache.get("argocd", "web-prod")).as_deref(), Some("2"));
+        cache.apply(&Event::InitDone);
+        assert_eq!(cache.get("argocd", "web-prod"), Lookup::Missing);
+        assert_eq!(rv(cache.get("argocd", "web-new")).as_deref(), Some("5"));
+        assert_eq!(cache.len(), 1);
+    }
+}
