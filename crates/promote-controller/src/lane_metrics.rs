@@ -123,12 +123,19 @@ impl Lane {
         self.parity = status.parity.as_ref().map(|p| p.compliant);
         self.stalled = conditions::find(&status.conditions, types::STALLED)
             .is_some_and(|c| c.status == "True");
-        self.verification_failed = status.last_promotion.as_ref().is_some_and(|r| {
-            matches!(
-                r.result,
-                PromotionResult::Failed | PromotionResult::RolledBack
-            )
-        });
+        // The rollback after a failed verification is a record of its own, newer than the
+        // promotion it undid; the promotion's own record says how it ended.
+        self.verification_failed = status
+            .last_promotion
+            .iter()
+            .chain(&status.history)
+            .find(|r| r.kind == RecordKind::Promotion)
+            .is_some_and(|r| {
+                matches!(
+                    r.result,
+                    PromotionResult::Failed | PromotionResult::RolledBack
+                )
+            });
         self.approval_pending = approval_pending(spec, status);
         self.target_changed = target_changed(status);
     }
@@ -224,7 +231,8 @@ const STALLED: (&str, &str) = (
 );
 const VERIFICATION_FAILED: (&str, &str) = (
     "lane_verification_failed",
-    "1 while the last promotion ended Failed or RolledBack (the Verified condition is False)",
+    "1 while the newest promotion (not counting the rollback that undid it) ended Failed or \
+     RolledBack, until the next one starts",
 );
 const APPROVAL_PENDING: (&str, &str) = (
     "lane_approval_pending",
@@ -418,6 +426,28 @@ mod tests {
         m.lanes().retain(|key| key != "web/other");
         assert!(lines(&m).is_empty(), "{:?}", lines(&m));
         assert!(m.lanes().is_empty());
+    }
+
+    #[test]
+    fn a_promotion_undone_by_a_rollback_counts_as_failed_verification() {
+        let m = Metrics::default();
+        let extra = json!({
+            "phase": "RolledBack",
+            "lastPromotion": {"kind": "Rollback", "version": "sha-1", "result": "Succeeded",
+                              "committedAt": "2026-01-01T00:10:00Z"},
+            "history": [{"kind": "Rollback", "version": "sha-1", "result": "Succeeded"},
+                        {"kind": "Promotion", "version": "sha-2", "result": "RolledBack"}],
+        });
+        m.lanes()
+            .observe("web/app", &spec(), &status("sha-2", "sha-1", extra));
+        let failed = r#"promote_lane_verification_failed{namespace="web",promotion="app"} 1"#;
+        assert!(lines(&m).iter().any(|l| l == failed), "{:?}", lines(&m));
+        let next = json!({"lastPromotion": {"version": "sha-3", "result": "Running"},
+                          "history": [{"kind": "Promotion", "version": "sha-2", "result": "RolledBack"}]});
+        m.lanes()
+            .observe("web/app", &spec(), &status("sha-3", "sha-1", next));
+        let cleared = r#"promote_lane_verification_failed{namespace="web",promotion="app"} 0"#;
+        assert!(lines(&m).iter().any(|l| l == cleared), "{:?}", lines(&m));
     }
 
     #[test]
