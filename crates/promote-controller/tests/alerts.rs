@@ -222,22 +222,19 @@ fn lane_labels(ns: &str, promotion: &str, extra: &[(&str, &str)]) -> BTreeMap<St
     labels
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lane_gauges_drive_the_charts_alerts() {
-    let Some(promtool) = promtool() else {
-        return;
-    };
-    let rules_path = rules_file();
-    run(
-        &promtool,
-        &["check", "rules", &rules_path.to_string_lossy()],
-    );
-    let rules: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&rules_path).expect("alerts.yaml"))
-            .expect("alerts.yaml is YAML");
+/// The rules file, checked by promtool and parsed.
+fn checked_rules(promtool: &Path) -> serde_yaml::Value {
+    let path = rules_file();
+    run(promtool, &["check", "rules", &path.to_string_lossy()]);
+    let text = std::fs::read_to_string(&path).expect("alerts.yaml");
+    serde_yaml::from_str(&text).expect("alerts.yaml is YAML")
+}
 
-    // Dev with self-heal on, where the lane expects it off: the source policy is violated.
-    let w = World::start("alerts", true).await;
+/// A running operator serving `/metrics` on `addr`, with three lanes beside the world's:
+/// web-prod (Auto; every health probe fails, so sha-2 is rolled back), web-stalled (its
+/// credentials Secret does not exist) and web-gated (sha-2 approved, held by an hour's soak
+/// time). Dev runs with self-heal on where the lanes expect it off.
+async fn three_lanes(w: &World, addr: SocketAddr) -> Replica {
     w.repo
         .commit_files(
             "main",
@@ -245,55 +242,44 @@ async fn lane_gauges_drive_the_charts_alerts() {
             "stage release file",
         )
         .expect("stage release file");
-    let started = jiff::Timestamp::now().as_second() as f64;
     let (health, _) = serve(Mode::AlwaysFail).await;
-    let addr = free_port();
     let mut config = w.operator_config("op-a");
     config.metrics_addr = Some(addr);
     let op = Replica::run(Operator::new(w.env.client().clone(), config).expect("operator"));
-
-    // web-prod: Auto, and every health probe fails, so sha-2 is rolled back.
     w.create_promotion(
         "Auto",
         json!({"verification": {"healthUrl": format!("http://{health}/health"),
                                 "interval": "1s", "timeout": "6s"}}),
     )
     .await;
-    // web-stalled: its credentials Secret does not exist.
-    create_lane(
-        &w,
-        "web-stalled",
-        json!({"repository": {"url": w.url, "credentials": {"secretName": "no-such-secret"}}}),
-    )
-    .await;
-    // web-gated: sha-2 approved, held by a soak time of an hour.
-    create_lane(
-        &w,
-        "web-gated",
-        json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead"},
-               "gates": {"soakTime": "1h"}}),
-    )
-    .await;
+    let missing = json!({"url": w.url, "credentials": {"secretName": "no-such-secret"}});
+    create_lane(w, "web-stalled", json!({"repository": missing})).await;
+    let held = json!({"approval": {"version": "sha-2", "approvedBy": "oncall-lead"},
+                      "gates": {"soakTime": "1h"}});
+    create_lane(w, "web-gated", held).await;
     w.wait_phase(Phase::InSync).await;
     w.release("sha-2");
     w.wait_phase(Phase::RolledBack).await;
+    op
+}
 
-    let ns = w.env.ns().to_owned();
-    let samples = wait_until(
+/// Scrapes until each lane shows the state it was driven into.
+async fn settled(addr: SocketAddr) -> Vec<Sample> {
+    let wanted = [
+        ("promote_lane_verification_failed", "web-prod"),
+        ("promote_lane_stalled", "web-stalled"),
+        ("promote_lane_approval_pending", "web-gated"),
+    ];
+    wait_until(
         "the lanes' states on /metrics",
         WAIT,
         Duration::from_millis(300),
         async || {
             let samples = scrape(addr).await;
-            let ready = value(
-                &samples,
-                "promote_lane_verification_failed",
-                "web-prod",
-                &[],
-            ) == Some(1.0)
-                && value(&samples, "promote_lane_stalled", "web-stalled", &[]) == Some(1.0)
-                && value(&samples, "promote_lane_approval_pending", "web-gated", &[]) == Some(1.0);
-            if ready {
+            if wanted
+                .iter()
+                .all(|(name, lane)| value(&samples, name, lane, &[]) == Some(1.0))
+            {
                 Ok(Some(samples))
             } else {
                 Err(format!("{samples:#?}"))
@@ -301,39 +287,55 @@ async fn lane_gauges_drive_the_charts_alerts() {
         },
     )
     .await
-    .expect("the lanes reach their states");
+    .expect("the lanes reach their states")
+}
 
-    let v = |name: &str, lane: &str, with: &[(&str, &str)]| value(&samples, name, lane, with);
-    assert_eq!(
-        v(
+/// The series and label values each lane's state should show.
+fn assert_gauges(samples: &[Sample], ns: &str, started: f64) {
+    let v = |name: &str, lane: &str, with: &[(&str, &str)]| value(samples, name, lane, with);
+    for (name, lane, with, want) in [
+        (
             "promote_lane_policy_compliant",
             "web-prod",
-            &[("environment", "source")]
+            ("environment", "source"),
+            0.0,
         ),
-        Some(0.0)
-    );
-    assert_eq!(
-        v(
+        (
             "promote_lane_policy_compliant",
             "web-prod",
-            &[("environment", "target")]
+            ("environment", "target"),
+            1.0,
         ),
-        Some(1.0)
-    );
-    assert_eq!(
-        v("promote_lane_drifted", "web-prod", &[("kind", "release")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        v("promote_lane_phase", "web-prod", &[("phase", "RolledBack")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        v("promote_lane_phase", "web-gated", &[("phase", "Gated")]),
-        Some(1.0)
-    );
+        ("promote_lane_drifted", "web-prod", ("kind", "release"), 1.0),
+        (
+            "promote_lane_phase",
+            "web-prod",
+            ("phase", "RolledBack"),
+            1.0,
+        ),
+        ("promote_lane_phase", "web-gated", ("phase", "Gated"), 1.0),
+        (
+            "promote_lane_verification_failed",
+            "web-gated",
+            ("namespace", ns),
+            0.0,
+        ),
+        ("promote_lane_stalled", "web-prod", ("namespace", ns), 0.0),
+        (
+            "promote_lane_approval_pending",
+            "web-prod",
+            ("namespace", ns),
+            0.0,
+        ),
+    ] {
+        assert_eq!(
+            v(name, lane, &[with]),
+            Some(want),
+            "{name} of {lane} with {with:?}"
+        );
+    }
     let info = [
-        ("namespace", ns.as_str()),
+        ("namespace", ns),
         ("source_environment", "dev"),
         ("target_environment", "prod"),
         ("source_version", "sha-2"),
@@ -362,17 +364,10 @@ async fn lane_gauges_drive_the_charts_alerts() {
             .count();
         assert!(phases <= 1, "{lane} has {phases} phase series");
     }
-    assert_eq!(
-        v("promote_lane_verification_failed", "web-gated", &[]),
-        Some(0.0)
-    );
-    assert_eq!(v("promote_lane_stalled", "web-prod", &[]), Some(0.0));
-    assert_eq!(
-        v("promote_lane_approval_pending", "web-prod", &[]),
-        Some(0.0)
-    );
+}
 
-    // Which alerts the scenario means to fire, by lane; promtool says whether the rules agree.
+/// Replays `samples` through promtool: which alerts the scenario means to fire, by lane.
+fn replay(promtool: &Path, rules: &serde_yaml::Value, samples: &[Sample], ns: &str) {
     let source_violated: BTreeSet<String> = samples
         .iter()
         .filter(|s| s.name == "promote_lane_policy_compliant" && s.value == 0.0)
@@ -384,28 +379,26 @@ async fn lane_gauges_drive_the_charts_alerts() {
     );
     let fires = |alert: &str, minute: u32| -> BTreeSet<BTreeMap<String, String>> {
         let lanes: Vec<BTreeMap<String, String>> = match (alert, minute) {
-            ("PromoteVerificationFailed", _) => vec![lane_labels(&ns, "web-prod", &[])],
-            ("PromoteLaneStalled", 60) => vec![lane_labels(&ns, "web-stalled", &[])],
-            ("PromoteTargetBehindApproval", 60) => vec![lane_labels(&ns, "web-gated", &[])],
+            ("PromoteVerificationFailed", _) => vec![lane_labels(ns, "web-prod", &[])],
+            ("PromoteLaneStalled", 60) => vec![lane_labels(ns, "web-stalled", &[])],
+            ("PromoteTargetBehindApproval", 60) => vec![lane_labels(ns, "web-gated", &[])],
             ("PromotePolicyViolated", 60) => source_violated
                 .iter()
-                .map(|lane| lane_labels(&ns, lane, &[("environment", "source")]))
+                .map(|lane| lane_labels(ns, lane, &[("environment", "source")]))
                 .collect(),
             _ => vec![],
         };
         lanes.into_iter().collect()
     };
-    let test = unit_test(&samples, &rules, fires);
+    let test = unit_test(samples, rules, fires);
     let dir = tempfile::tempdir().expect("temp dir");
-    let test_path = dir.path().join("alerts_test.yaml");
-    std::fs::write(
-        &test_path,
-        serde_json::to_string_pretty(&test).expect("json"),
-    )
-    .expect("write");
-    run(&promtool, &["test", "rules", &test_path.to_string_lossy()]);
+    let path = dir.path().join("alerts_test.yaml");
+    std::fs::write(&path, serde_json::to_string_pretty(&test).expect("json")).expect("write");
+    run(promtool, &["test", "rules", &path.to_string_lossy()]);
+}
 
-    // A deleted Promotion's series go with it.
+/// Deletes web-gated and waits until its series are gone while web-prod's stay.
+async fn assert_deleted_lane_dropped(w: &World, addr: SocketAddr) {
     w.promotions()
         .delete("web-gated", &DeleteParams::default())
         .await
@@ -416,21 +409,83 @@ async fn lane_gauges_drive_the_charts_alerts() {
         Duration::from_millis(300),
         async || {
             let samples = scrape(addr).await;
-            let left: Vec<_> = samples
-                .iter()
-                .filter(|s| s.labels["promotion"] == "web-gated")
-                .collect();
-            let others = samples.iter().any(|s| s.labels["promotion"] == "web-prod");
-            if left.is_empty() && others {
+            let of = |name: &str| samples.iter().any(|s| s.labels["promotion"] == name);
+            if !of("web-gated") && of("web-prod") {
                 Ok(Some(()))
             } else {
-                Err(format!("{left:#?}"))
+                Err(format!("{samples:#?}"))
             }
         },
     )
     .await
     .expect("the deleted lane's series are dropped");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lane_gauges_drive_the_charts_alerts() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let rules = checked_rules(&promtool);
+    let w = World::start("alerts", true).await;
+    let started = jiff::Timestamp::now().as_second() as f64;
+    let addr = free_port();
+    let op = three_lanes(&w, addr).await;
+    let samples = settled(addr).await;
+    assert_gauges(&samples, w.env.ns(), started);
+    replay(&promtool, &rules, &samples, w.env.ns());
+    assert_deleted_lane_dropped(&w, addr).await;
     op.stop().await;
     w.finish().await;
+}
+
+/// Every query of the dashboard is PromQL that promtool accepts, on metrics the operator
+/// exports.
+#[test]
+fn dashboard_queries_are_promql_on_exported_metrics() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../charts/promote/files/dashboard.json");
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard.json"))
+            .expect("dashboard.json is JSON");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .expect("a query")
+                .replace("$namespace", ".*")
+        })
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let exported = promote_controller::metrics::Metrics::default().render();
+    for expr in &exprs {
+        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("promote_") {
+                assert!(
+                    exported.contains(&format!("# TYPE {word} ")),
+                    "the dashboard queries {word}, which the operator does not export"
+                );
+            }
+        }
+    }
+    let rules: Vec<Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"record": format!("dashboard:query_{i}"), "expr": e}))
+        .collect();
+    let file = json!({"groups": [{"name": "dashboard", "rules": rules}]});
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rules_path = dir.path().join("dashboard_rules.yaml");
+    std::fs::write(&rules_path, file.to_string()).expect("write");
+    run(
+        &promtool,
+        &["check", "rules", &rules_path.to_string_lossy()],
+    );
 }
