@@ -483,3 +483,47 @@ fn invalid_windows_name_the_field_and_the_fix() {
         assert!(e.to_string().contains("such as"), "the fix is named: {e}");
     }
 }
+
+#[test]
+fn schedules_take_names_steps_and_lists() {
+    for schedule in [
+        "0 9 * * MON-FRI",
+        "*/15 8-17 * * 1,3,5",
+        "0 18 * * FRI",
+        "0 0 24 12 *",
+        "0 0 1 JAN *",
+    ] {
+        let mut spec = spec();
+        spec.windows = serde_json::from_value(json!([
+            {"kind": "Deny", "schedule": schedule, "duration": "1h"},
+        ]))
+        .expect("windows");
+        LaneSpec::parse(&spec, &Admission::default()).unwrap_or_else(|e| panic!("{schedule}: {e}"));
+    }
+}
+
+#[test]
+fn a_start_in_the_hour_the_clocks_skip_opens_after_the_change() {
+    // Berlin skips 02:00-03:00 on Sunday 2026-03-29: 02:30 does not happen that night.
+    let mut w = with_windows(
+        World::new("sha-b", "sha-a").auto(),
+        json!([{"kind": "Allow", "schedule": "30 2 * * *", "duration": "1h",
+                "timeZone": "Europe/Berlin"}]),
+    );
+    w.now = ts("2026-03-28T23:00:00Z").as_second();
+    let d = w.decide();
+    held(&d);
+    assert!(
+        message(&d).contains("it opens at 2026-03-29T03:00:00+02:00[Europe/Berlin]"),
+        "at the end of the gap: {}",
+        message(&d)
+    );
+    // The window still lasts its hour from there.
+    w.now = ts("2026-03-29T01:59:00Z").as_second();
+    let d = w.decide();
+    writes(&d);
+    assert_eq!(
+        window(&d).closes_at.map(|t| t.0),
+        Some(ts("2026-03-29T02:00:00Z"))
+    );
+}
