@@ -3,14 +3,94 @@
 //! is kept, not the object, so the cache stays small; until the watch's first list is complete
 //! a lookup says so and the reconcile reads from the API server.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
-use kube::api::DynamicObject;
+use kube::core::{ApiResource, DynamicResourceScope, Resource};
 use kube::runtime::watcher::Event;
 use promote_argocd::Application;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tracing::debug;
+
+/// An Application as the watch delivers it, with only the parts the view reads: its status's
+/// resource tree and sync history (most of a real Application's size) are skipped while the
+/// JSON is parsed, never built.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AppObject {
+    /// `metadata`.
+    pub metadata: ObjectMeta,
+    /// `spec`, whole (sources, sync policy).
+    #[serde(default)]
+    pub spec: Value,
+    /// The parts of `status` the view reads.
+    #[serde(default)]
+    pub status: AppStatus,
+    /// A requested operation not yet picked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Value>,
+}
+
+/// The parts of an Application's `status` the view reads.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sync: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    health: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    operation_state: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reconciled_at: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    summary: Option<Summary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conditions: Option<Value>,
+}
+
+/// `status.summary`: the images only.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+struct Summary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    images: Option<Value>,
+}
+
+impl Resource for AppObject {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
 
 /// What the cache knows of one Application.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,11 +121,11 @@ pub struct AppCache {
     namespaces: Vec<String>,
 }
 
-fn key(obj: &DynamicObject) -> (String, String) {
+fn key(obj: &AppObject) -> (String, String) {
     (obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-fn view(obj: &DynamicObject) -> Option<Arc<Application>> {
+fn view(obj: &AppObject) -> Option<Arc<Application>> {
     let parsed = serde_json::to_value(obj)
         .map_err(|e| e.to_string())
         .and_then(|v| Application::from_json(&v).map_err(|e| e.to_string()));
@@ -67,7 +147,7 @@ impl AppCache {
         }
     }
 
-    fn kept(&self, obj: &DynamicObject) -> Option<Arc<Application>> {
+    fn kept(&self, obj: &AppObject) -> Option<Arc<Application>> {
         let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
         if self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == ns) {
             view(obj)
@@ -77,7 +157,7 @@ impl AppCache {
     }
 
     /// Applies one watch event.
-    pub fn apply(&self, event: &Event<DynamicObject>) {
+    pub fn apply(&self, event: &Event<AppObject>) {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         match event {
             Event::Apply(obj) => match self.kept(obj) {
@@ -138,7 +218,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn app(name: &str, rv: &str) -> DynamicObject {
+    fn app(name: &str, rv: &str) -> AppObject {
         serde_json::from_value(json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
             "metadata": {"name": name, "namespace": "argocd", "resourceVersion": rv},
@@ -146,6 +226,38 @@ mod tests {
             "status": {"sync": {"status": "Synced", "revision": "abc"}, "health": {"status": "Healthy"}}
         }))
         .expect("object")
+    }
+
+    #[test]
+    fn the_view_from_the_trimmed_object_is_the_view_from_the_whole_one() {
+        let whole = json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "web-prod", "namespace": "argocd", "resourceVersion": "9",
+                         "annotations": {"argocd.argoproj.io/refresh": "normal"}},
+            "spec": {"source": {"repoURL": "https://git.example.com/r.git", "path": "p",
+                                "helm": {"parameters": [{"name": "image.tag", "value": "x"}]}},
+                     "syncPolicy": {"automated": {"selfHeal": true}}},
+            "operation": {"sync": {"revision": "def"}},
+            "status": {
+                "sync": {"status": "OutOfSync", "revision": "abc"},
+                "health": {"status": "Progressing"},
+                "operationState": {"phase": "Running", "startedAt": "2026-09-21T00:00:00Z"},
+                "reconciledAt": "2026-09-21T00:00:05Z",
+                "summary": {"images": ["registry.example.com/web/app:sha-1"], "externalURLs": ["x"]},
+                "conditions": [{"type": "SyncError", "message": "boom"}],
+                "resources": [{"kind": "Deployment", "name": "web", "status": "Synced"}],
+                "history": [{"id": 1, "revision": "abc"}]
+            }
+        });
+        let trimmed: AppObject = serde_json::from_value(whole.clone()).expect("object");
+        let from_trimmed = view(&trimmed).expect("view");
+        let from_whole = Application::from_json(&whole).expect("view");
+        assert_eq!(*from_trimmed, from_whole);
+        let kept = serde_json::to_string(&trimmed).expect("json");
+        assert!(
+            !kept.contains("resources") && !kept.contains("history"),
+            "{kept}"
+        );
     }
 
     fn rv(lookup: Lookup) -> Option<String> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Controller, Error};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -17,10 +17,14 @@ use kube::{Resource, ResourceExt};
 use promote_api::Promotion;
 use tracing::info;
 
+use crate::apps::AppObject;
 use crate::context::Context;
 use crate::observe::application_resource;
 use crate::reconcile::Guarded;
 use crate::supervise::{self, Supervisor};
+
+/// Applications per page of the Application watch's list.
+const APP_PAGE: u32 = 100;
 
 /// Changes that deserve a reconcile: the spec (generation) and annotations, not status.
 fn spec_or_annotations(p: &Guarded) -> Option<u64> {
@@ -59,14 +63,15 @@ pub async fn run(
 
     // Whole Applications, so reconciles read them from the cache instead of two GETs each;
     // only the pure view of those in admitted namespaces is kept.
-    let apps: Api<DynamicObject> = Api::all_with(client.clone(), &application_resource());
+    let apps: Api<AppObject> = Api::all_with(client.clone(), &application_resource());
     let app_ctx = sup.ctx.clone();
-    let app_changes = watcher(apps, watch_config())
+    // Small pages: a page of whole objects is parsed at once.
+    let app_changes = watcher(apps, watch_config().page_size(APP_PAGE))
         .default_backoff()
         .inspect_ok(move |event| app_ctx.apps.apply(event))
         .touched_objects();
     let app_reader = reader.clone();
-    let app_mapper = move |meta: DynamicObject| {
+    let app_mapper = move |meta: AppObject| {
         let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
         referencing(&app_reader, |p| {
             [&p.spec.source.application, &p.spec.target.application]
