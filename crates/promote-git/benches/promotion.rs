@@ -1,27 +1,32 @@
-//! Promotion cost on a big repository over smart HTTP, against the git CLI.
+//! Promotion cost on a big repository over smart HTTP and over SSH, against the git CLI.
 //!
-//! `cargo bench -p promote-git --bench promotion` (set `PROMOTE_BENCH_ITERATIONS`, default 11;
-//! `PROMOTE_BENCH_LANES`, default 500). Serves the `promote-gitserver` benchmark repository
-//! (20,000 commits, 5,000 files, 500 apps) through git http-backend behind lighttpd with basic
-//! auth on 127.0.0.1, then measures, interleaved so all three see the same server state:
+//! `cargo bench -p promote-git --bench promotion` (set `PROMOTE_BENCH_ITERATIONS`, default 11,
+//! at most 100; `PROMOTE_BENCH_LANES`, default 500). Serves the `promote-gitserver` benchmark
+//! repository (20,000 commits, 5,000 files, 500 apps) through git http-backend behind lighttpd
+//! with basic auth on 127.0.0.1, and through a private sshd with key auth, then measures on
+//! each transport, interleaved so all three see the same server state:
 //!
 //! - (a) one promotion through the engine with a warm cache (fetch, read, edit, commit, push);
 //! - (b) the floor: on a warm full clone, `git fetch` + `git reset --hard` + a one-line commit +
 //!   `git push` with the git CLI;
 //! - (c) what tools that clone per promotion pay: `git clone --depth 1`, edit, commit, push.
 //!
-//! Then 500 lanes (one per app) promoted at once through the async API while a person pushes
-//! unrelated commits: total time, commits made, and a check that no update was lost.
+//! Then, per transport, where (a)'s time goes: after an outside push, `ls-remote` alone, the
+//! fetch alone, and a promotion on the up-to-date cache. Then 500 lanes (one per app) promoted
+//! at once over HTTP through the async API while a person pushes unrelated commits: total
+//! time, commits made, and a check that no update was lost.
 //! Starting servers and generating or copying the repository are outside the measured regions.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use promote_git::{
-    Credentials, Engine, EngineConfig, Outcome, PromotionRequest, RemoteSpec, Secret, Source,
-    Target,
+    Credentials, Engine, EngineConfig, HostKeyPolicy, Outcome, PromotionRequest, RemoteSpec,
+    Secret, Source, SshKeySource, Target,
 };
-use promote_gitserver::{BigRepoSpec, HttpServer, Remote, RepoDir, cached_big_repo, describe_size};
+use promote_gitserver::{
+    BigRepoSpec, HttpServer, Remote, RepoDir, SshServer, cached_big_repo, describe_size,
+};
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -70,12 +75,35 @@ fn remote_spec(http: &HttpServer, name: &str) -> Result<RemoteSpec, Failure> {
     )
 }
 
+fn ssh_spec(ssh: &SshServer, name: &str) -> Result<RemoteSpec, Failure> {
+    Ok(RemoteSpec::new(&ssh.url(name))?
+        .with_credentials(Credentials::SshKey {
+            username: None,
+            key: SshKeySource::Path(ssh.authorized_key().private_key_path().to_path_buf()),
+            passphrase: None,
+        })
+        .with_host_keys(HostKeyPolicy::from_known_hosts(ssh.known_hosts_line())))
+}
+
+/// The targets: (a) at most the floor, and at least 20 times faster than cloning.
+const FLOOR_TARGET: f64 = 1.0;
+const CLONE_TARGET: f64 = 20.0;
+
+/// One transport's view of the benchmark repository: the engine's and the git CLI's.
+struct Side<'a> {
+    name: &'a str,
+    remote: RemoteSpec,
+    git: Remote,
+    /// Added to every app index, so each transport edits its own apps.
+    apps: usize,
+}
+
 fn main() -> Result<(), Failure> {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing that matters here.
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
     }
-    let iterations = env_usize("PROMOTE_BENCH_ITERATIONS", 11).max(3);
+    let iterations = env_usize("PROMOTE_BENCH_ITERATIONS", 11).clamp(3, 100);
     let lanes = env_usize("PROMOTE_BENCH_LANES", 500).min(BigRepoSpec::BENCHMARK.apps);
     let spec = BigRepoSpec::BENCHMARK;
 
@@ -84,8 +112,7 @@ fn main() -> Result<(), Failure> {
     let repos = RepoDir::new()?;
     let repo = big.import_into(&repos, "big")?;
     let http = HttpServer::start(&repos)?;
-    let remote = remote_spec(&http, "big")?;
-    let git_remote = http.remote("big");
+    let ssh = SshServer::start(&repos)?;
     println!(
         "repository: {} commits, {} files, {} apps; {}",
         spec.commits,
@@ -94,7 +121,7 @@ fn main() -> Result<(), Failure> {
         describe_size(repo.path())?.replace('\n', ", ")
     );
     println!(
-        "setup (find or generate, copy, start lighttpd): {}",
+        "setup (find or generate, copy, start lighttpd and sshd): {}",
         ms(setup.elapsed())
     );
 
@@ -103,38 +130,69 @@ fn main() -> Result<(), Failure> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let sides = [
+        Side {
+            name: "smart HTTP",
+            remote: remote_spec(&http, "big")?,
+            git: http.remote("big"),
+            apps: 0,
+        },
+        Side {
+            name: "SSH",
+            remote: ssh_spec(&ssh, "big")?,
+            git: ssh.remote("big"),
+            apps: 200,
+        },
+    ];
+    for side in &sides {
+        compare(&runtime, side, iterations)?;
+    }
+    lanes_at_once(&runtime, &big, lanes)?;
+    Ok(())
+}
+
+/// (a), (b) and (c) interleaved on one transport, then where (a)'s time goes.
+fn compare(
+    runtime: &tokio::runtime::Runtime,
+    side: &Side<'_>,
+    iterations: usize,
+) -> Result<(), Failure> {
+    let apps = BigRepoSpec::BENCHMARK.apps;
     let cache = tempfile::tempdir()?;
     let engine = Engine::new(EngineConfig::new(cache.path()))?;
     let t = Instant::now();
-    runtime.block_on(engine.refresh(&remote, "main"))?;
+    runtime.block_on(engine.refresh(&side.remote, "main"))?;
     let cold_engine = t.elapsed();
 
     let work = tempfile::tempdir()?;
     let clone = work.path().join("warm");
     let t = Instant::now();
-    git_remote.clone_to(&clone)?;
+    side.git.clone_to(&clone)?;
     let cold_clone = t.elapsed();
-    run(&git_remote, &clone, &["config", "user.name", "Bench"])?;
+    run(&side.git, &clone, &["config", "user.name", "Bench"])?;
     run(
-        &git_remote,
+        &side.git,
         &clone,
         &["config", "user.email", "bench@example.com"],
     )?;
 
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..iterations {
-        // (a) the engine, warm cache: app i's dev tag into its prod file.
+        // (a) the engine, warm cache: an app's dev tag into its prod file.
         let t = Instant::now();
-        match runtime.block_on(engine.promote(request(&remote, i)))? {
-            Outcome::Committed(_) => {}
-            other => return Err(format!("expected a commit for app {i}, got {other:?}").into()),
-        }
+        promote(runtime, &engine, &side.remote, side.apps + i)?;
         a.push(t.elapsed());
 
         // (b) the floor: warm clone, fetch, one-line commit, push.
-        b.push(floor_round(&git_remote, &clone, spec.apps - 1 - i, i)?);
+        let tag = format!("floor-{}", side.apps + i);
+        b.push(floor_round(
+            &side.git,
+            &clone,
+            apps - 1 - side.apps - i,
+            &tag,
+        )?);
         // (c) clone per promotion.
-        c.push(clone_round(&git_remote, spec.apps / 2 + i, i)?);
+        c.push(clone_round(&side.git, apps / 2 + side.apps + i, i)?);
     }
     // The first round warms the server's caches for everyone; drop it.
     let (a, b, c) = (
@@ -143,7 +201,11 @@ fn main() -> Result<(), Failure> {
         median(c[1..].to_vec()),
     );
     println!();
-    println!("| measurement ({} rounds, median) | time |", iterations - 1);
+    println!(
+        "| {} ({} rounds, median) | time |",
+        side.name,
+        iterations - 1
+    );
     println!("|---|---|");
     println!("| (a) engine promotion, warm cache | {} |", ms(a));
     println!(
@@ -166,15 +228,71 @@ fn main() -> Result<(), Failure> {
     let ca = c.as_secs_f64() / a.as_secs_f64();
     println!();
     println!(
-        "(a)/(b) = {ab:.2}  (target <= 1.5: {})",
-        if ab <= 1.5 { "met" } else { "MISSED" }
+        "{}: (a)/(b) = {ab:.2}  (target <= {FLOOR_TARGET}: {})",
+        side.name,
+        if ab <= FLOOR_TARGET { "met" } else { "MISSED" }
     );
     println!(
-        "(c)/(a) = {ca:.1}  (target >= 10: {})",
-        if ca >= 10.0 { "met" } else { "MISSED" }
+        "{}: (c)/(a) = {ca:.1}  (target >= {CLONE_TARGET}: {})",
+        side.name,
+        if ca >= CLONE_TARGET { "met" } else { "MISSED" }
     );
+    split(runtime, &engine, side, &clone, iterations)
+}
 
-    lanes_at_once(&runtime, &big, lanes)?;
+/// One promotion of `app` through the engine; anything but a commit is a failure.
+fn promote(
+    runtime: &tokio::runtime::Runtime,
+    engine: &Engine,
+    remote: &RemoteSpec,
+    app: usize,
+) -> Result<(), Failure> {
+    match runtime.block_on(engine.promote(request(remote, app)))? {
+        Outcome::Committed(_) => Ok(()),
+        other => Err(format!("expected a commit for app {app}, got {other:?}").into()),
+    }
+}
+
+/// Where (a)'s time goes, in (a)'s server state: after an outside push (from the warm clone),
+/// `ls-remote` alone, the fetch alone, then a promotion on the up-to-date cache.
+fn split(
+    runtime: &tokio::runtime::Runtime,
+    engine: &Engine,
+    side: &Side<'_>,
+    clone: &Path,
+    iterations: usize,
+) -> Result<(), Failure> {
+    let apps = BigRepoSpec::BENCHMARK.apps;
+    let (mut head, mut fetch, mut current) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..iterations {
+        let tag = format!("outside-{}", side.apps + i);
+        floor_round(&side.git, clone, apps - 1 - side.apps - i, &tag)?;
+        let t = Instant::now();
+        runtime.block_on(engine.remote_head(&side.remote, "main"))?;
+        head.push(t.elapsed());
+        let t = Instant::now();
+        runtime.block_on(engine.refresh(&side.remote, "main"))?;
+        fetch.push(t.elapsed());
+        let t = Instant::now();
+        promote(runtime, engine, &side.remote, side.apps + 100 + i)?;
+        current.push(t.elapsed());
+    }
+    println!();
+    println!(
+        "| {}: where (a) goes, one commit behind ({} rounds, median) | time |",
+        side.name,
+        iterations - 1
+    );
+    println!("|---|---|");
+    println!("| ls-remote alone | {} |", ms(median(head[1..].to_vec())));
+    println!(
+        "| fetch alone (one new commit) | {} |",
+        ms(median(fetch[1..].to_vec()))
+    );
+    println!(
+        "| promotion on the up-to-date cache (head check, build, push) | {} |",
+        ms(median(current[1..].to_vec()))
+    );
     Ok(())
 }
 
@@ -183,13 +301,13 @@ fn floor_round(
     git_remote: &Remote,
     clone: &Path,
     app: usize,
-    i: usize,
+    tag: &str,
 ) -> Result<Duration, Failure> {
     let t = Instant::now();
     run(git_remote, clone, &["fetch", "-q", "origin", "main"])?;
     run(git_remote, clone, &["reset", "-q", "--hard", "FETCH_HEAD"])?;
     let file = clone.join(BigRepoSpec::release_file("prod", app));
-    std::fs::write(&file, format!("image:\n  tag: floor-{i}\n"))?;
+    std::fs::write(&file, format!("image:\n  tag: {tag}\n"))?;
     run(git_remote, clone, &["commit", "-q", "-am", "floor"])?;
     run(git_remote, clone, &["push", "-q", "origin", "HEAD:main"])?;
     Ok(t.elapsed())
