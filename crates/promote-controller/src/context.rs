@@ -20,6 +20,8 @@ pub struct Settings {
     pub timing: Timing,
     /// Who the operator is in Events, commits and sync requests.
     pub identity: String,
+    /// The e-mail of the commits' author (`--committer-email`).
+    pub committer_email: String,
     /// Most reconciles running at once; bounds API connections and git threads.
     pub concurrency: u16,
     /// What lanes may name: Application namespaces, `file://` repositories.

@@ -86,6 +86,16 @@ struct Args {
     #[arg(long, env = "PROMOTE_ALLOW_FILE_REPOSITORIES")]
     allow_file_repositories: bool,
 
+    /// The e-mail on every commit the operator makes, as author and committer. GitHub and
+    /// GitLab show a signed commit as verified only when this is a verified address of the
+    /// account that holds the signing key.
+    #[arg(
+        long,
+        env = "PROMOTE_COMMITTER_EMAIL",
+        default_value = "promote@localhost"
+    )]
+    committer_email: String,
+
     /// How long one remote-head check is shared by the lanes of one repository.
     #[arg(long, default_value = "2s", value_parser = duration)]
     head_ttl: Duration,
@@ -184,6 +194,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrency,
         application_namespaces: args.application_namespaces,
         allow_file_repositories: args.allow_file_repositories,
+        committer_email: args.committer_email,
     };
     let client = client(&deadlines.api).await?;
     let operator = Operator::new(client, config)?.with_deadlines(deadlines);

@@ -52,6 +52,8 @@ pub struct OperatorConfig {
     pub application_namespaces: Vec<String>,
     /// Whether lanes may name `file://` repositories.
     pub allow_file_repositories: bool,
+    /// The e-mail on every commit, as author and committer (`--committer-email`).
+    pub committer_email: String,
 }
 
 /// Why the operator stopped.
@@ -285,7 +287,7 @@ fn engine(
         })
     });
     Engine::new(EngineConfig {
-        committer: Identity::new("Promote", "promote@localhost"),
+        committer: Identity::new("Promote", config.committer_email.as_str()),
         head_ttl: config.head_ttl,
         connect_timeout: deadlines.git_connect,
         io_timeout: deadlines.git_io,
@@ -323,6 +325,7 @@ fn context(
         settings: Settings {
             timing: config.timing,
             identity: config.identity.clone(),
+            committer_email: config.committer_email.clone(),
             concurrency: config.concurrency,
             admission: Admission {
                 application_namespaces: config.application_namespaces.clone(),

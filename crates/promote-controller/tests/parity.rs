@@ -44,19 +44,39 @@ async fn the_parity_gate_holds_a_version_until_the_difference_is_allowed() {
         .expect("commit");
     let ci = w.release("sha-2");
     let s = w
-        .wait_phase_saying(Phase::Gated, "gate: parity: 2 differences outside spec.parity.allow")
+        .wait_phase_saying(
+            Phase::Gated,
+            "gate: parity: 2 differences outside spec.parity.allow",
+        )
         .await;
     let parity = s.parity.clone().expect("status.parity");
     let found: Vec<_> = parity
         .differences
         .iter()
-        .map(|d| (d.path.as_str(), d.kind, d.source.as_deref(), d.target.as_deref()))
+        .map(|d| {
+            (
+                d.path.as_str(),
+                d.kind,
+                d.source.as_deref(),
+                d.target.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         found,
         [
-            ("service.port", DifferenceKind::Different, Some("3000"), Some("80")),
-            ("auth", DifferenceKind::OnlyInSource, Some("{token: (hidden)}"), None),
+            (
+                "service.port",
+                DifferenceKind::Different,
+                Some("3000"),
+                Some("80")
+            ),
+            (
+                "auth",
+                DifferenceKind::OnlyInSource,
+                Some("{token: (hidden)}"),
+                None
+            ),
         ]
     );
     let c = condition_status(&s, types::PARITY_COMPLIANT);
@@ -73,11 +93,15 @@ async fn the_parity_gate_holds_a_version_until_the_difference_is_allowed() {
     w.repo
         .commit_files(
             "main",
-            &[(DEV_CONFIG, "env:\n  NODE_ENV: development\nservice:\n  port: 3000\n")],
+            &[(
+                DEV_CONFIG,
+                "env:\n  NODE_ENV: development\nservice:\n  port: 3000\n",
+            )],
             "dev: drop the token",
         )
         .expect("commit");
-    w.patch_spec(json!({"parity": {"allow": ["service.port"]}})).await;
+    w.patch_spec(json!({"parity": {"allow": ["service.port"]}}))
+        .await;
     let s = w
         .wait("sha-2 promoted", |s| {
             s.phase == Some(Phase::Promoted)

@@ -23,6 +23,7 @@ fn non_default() -> Value {
         "replicaCount": 3,
         "applicationNamespaces": ["argocd", "team-a"],
         "allowFileRepositories": true,
+        "committerEmail": "promote-bot@example.com",
         "concurrency": 4,
         "leaseDuration": "20s",
         "timeouts": {"gitIO": "90s", "reconcile": "10m"},
@@ -104,6 +105,7 @@ fn defaults_render_a_hardened_operator_with_leader_election() {
         "--stall-timeout=5m",
         "--cache-dir=/var/cache/promote",
         "--metrics-addr=0.0.0.0:8080",
+        "--committer-email=promote@localhost",
     ] {
         assert!(args.iter().any(|a| a == want), "missing {want} in {args:?}");
     }
@@ -141,6 +143,7 @@ fn non_default_values_reach_the_args_and_the_service_monitor() {
     for want in [
         "--application-namespaces=argocd,team-a",
         "--allow-file-repositories",
+        "--committer-email=promote-bot@example.com",
         "--concurrency=4",
         "--lease-duration=20s",
         "--git-timeout=90s",

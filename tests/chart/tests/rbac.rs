@@ -88,6 +88,7 @@ fn operator_config(docs: &[Yaml], cache: &std::path::Path) -> OperatorConfig {
             .map(str::to_owned)
             .collect(),
         allow_file_repositories: args.iter().any(|a| a == "--allow-file-repositories"),
+        committer_email: "promote@localhost".to_owned(),
     }
 }
 

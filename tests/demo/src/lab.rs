@@ -176,6 +176,7 @@ impl Lab {
             concurrency: 4,
             application_namespaces: vec![ns.clone()],
             allow_file_repositories: false,
+            committer_email: "promote@localhost".to_owned(),
         };
         let operator = Operator::new(self.env.client().clone(), config)?;
         let (stop, stopped) = oneshot::channel::<()>();

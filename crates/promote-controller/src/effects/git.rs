@@ -45,7 +45,7 @@ pub(crate) async fn write(
     .expect_target(request.expected.clone())
     .author(Identity::new(
         ctx.settings.identity.clone(),
-        "promote@localhost",
+        ctx.settings.committer_email.clone(),
     ));
     if let Some(who) = &request.approved_by {
         git_request = git_request.approved_by(who.clone());

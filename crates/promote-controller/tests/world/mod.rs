@@ -186,6 +186,7 @@ impl World {
             concurrency: 4,
             application_namespaces: vec![self.env.ns().to_owned()],
             allow_file_repositories: false,
+            committer_email: "promote@localhost".to_owned(),
         }
     }
 
@@ -426,6 +427,7 @@ pub async fn by_hand(w: &World, identity: &str) -> (Context, Promotion) {
         settings: Settings {
             timing: Timing::default(),
             identity: identity.into(),
+            committer_email: "promote@localhost".to_owned(),
             concurrency: 1,
             admission: promote_lane::Admission {
                 application_namespaces: vec![w.env.ns().to_owned()],
