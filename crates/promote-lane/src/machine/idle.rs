@@ -119,6 +119,18 @@ impl Lane<'_> {
                 }
             },
         };
+        self.gated_or_start(source, target, approved_by)
+    }
+
+    /// The gates that hold an approved (or Auto) version, in order: the upstream lane, the
+    /// source, parity, the release windows; then the promotion starts.
+    fn gated_or_start(
+        &mut self,
+        source: &[String],
+        target: &[String],
+        approved_by: Option<String>,
+    ) -> Verdict {
+        let source_version = &source[0];
         if let Some(message) = self.upstream_gate(source_version) {
             // The upstream lane's status changes do not wake this one: look again soon.
             return Verdict::wait(Phase::Gated, message, self.timing.active.max(CHAIN_POLL));
@@ -130,7 +142,7 @@ impl Lane<'_> {
                 wait.unwrap_or(self.timing.idle).min(self.timing.idle),
             );
         }
-        if let Some(message) = crate::parity::gate(spec, self.status.parity.as_ref()) {
+        if let Some(message) = crate::parity::gate(&self.obs.spec, self.status.parity.as_ref()) {
             return Verdict::wait(Phase::Gated, message, self.timing.idle);
         }
         let overridden = match self.window_gate(source_version) {
