@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use kube::ResourceExt as _;
 use promote_api::conditions::types;
-use promote_api::{EnvironmentStatus, Phase, Promotion, PromotionRecord, Trigger};
+use promote_api::{DifferenceKind, EnvironmentStatus, Phase, Promotion, PromotionRecord, Trigger};
 
 use super::table::{self, NONE, age, since, stamp};
 
@@ -75,6 +75,7 @@ pub fn describe(p: &Promotion, now: Timestamp, hints: &Hints) -> String {
     }
     drift(w, p);
     policy(w, p);
+    parity(w, p);
     windows(w, p);
     approval(w, p);
     if !status.rejected_versions.is_empty() {
@@ -210,6 +211,46 @@ fn policy(w: &mut String, p: &Promotion) {
             let _ = write!(line, ": {m}");
         }
         let _ = writeln!(w, "{line}");
+    }
+}
+
+/// Most parity differences listed; `kubectl get -o yaml` shows them all.
+const PARITY_LINES: usize = 10;
+
+/// How the configuration files compare, with the first differences.
+fn parity(w: &mut String, p: &Promotion) {
+    if p.spec.source.config_file.is_none() && p.spec.target.config_file.is_none() {
+        return;
+    }
+    let Some(parity) = p.status.as_ref().and_then(|s| s.parity.as_ref()) else {
+        let _ = writeln!(w, "Parity:       not compared yet");
+        return;
+    };
+    let (src, dst) = (&p.spec.source.environment, &p.spec.target.environment);
+    let head = match (&parity.message, parity.compliant) {
+        (Some(m), _) => format!("unknown: {m}"),
+        (None, true) => format!("compliant ({} allowed differences)", parity.allowed),
+        (None, false) => format!(
+            "{} differences outside spec.parity.allow ({} allowed)",
+            parity.total, parity.allowed
+        ),
+    };
+    let _ = writeln!(w, "Parity:       {head}");
+    let shown = |v: &Option<String>| v.clone().unwrap_or_default();
+    for d in parity.differences.iter().take(PARITY_LINES) {
+        let what = match (d.kind, d.hidden) {
+            (_, true) => "differs (values hidden)".to_owned(),
+            (DifferenceKind::OnlyInSource, false) => format!("only in {src}: {}", shown(&d.source)),
+            (DifferenceKind::OnlyInTarget, false) => format!("only in {dst}: {}", shown(&d.target)),
+            (DifferenceKind::Different, false) => {
+                format!("{src} {}, {dst} {}", shown(&d.source), shown(&d.target))
+            }
+        };
+        let _ = writeln!(w, "  {}: {what}", d.path);
+    }
+    let more = (parity.total as usize).saturating_sub(PARITY_LINES.min(parity.differences.len()));
+    if more > 0 {
+        let _ = writeln!(w, "  ... and {more} more (status.parity.differences)");
     }
 }
 
@@ -424,6 +465,41 @@ mod tests {
 
     fn versions(phase: &str, source: &str, target: &str) -> serde_json::Value {
         json!({"phase": phase, "message": "m", "source": {"version": source}, "target": {"version": target}})
+    }
+
+    #[test]
+    fn parity_shows_each_difference_and_never_a_hidden_value() {
+        let files = json!({
+            "source": {"environment": "dev", "valuesFile": "dev.yaml", "configFile": "dev-config.yaml"},
+            "target": {"environment": "prod", "valuesFile": "prod.yaml", "configFile": "prod-config.yaml"},
+        });
+        let p = lane(
+            files.clone(),
+            Some(json!({"parity": {
+            "compliant": false, "total": 12, "allowed": 3,
+            "differences": [
+                {"path": "service.port", "kind": "Different", "source": "3000", "target": "80"},
+                {"path": "auth", "kind": "OnlyInSource", "source": "{token: (hidden)}"},
+                {"path": "db.password", "kind": "Different", "hidden": true},
+            ]}})),
+        );
+        let hints = Hints {
+            namespace: "apps".into(),
+            default_namespace: "apps".into(),
+        };
+        let out = describe(&p, Timestamp::UNIX_EPOCH, &hints);
+        assert!(out.contains("Parity:       12 differences outside spec.parity.allow (3 allowed)\n  service.port: dev 3000, prod 80\n  auth: only in dev: {token: (hidden)}\n  db.password: differs (values hidden)\n  ... and 9 more (status.parity.differences)\n"), "{out}");
+        let compliant = lane(
+            files,
+            Some(json!({"parity": {"compliant": true, "allowed": 2}})),
+        );
+        let out = describe(&compliant, Timestamp::UNIX_EPOCH, &hints);
+        assert!(
+            out.contains("Parity:       compliant (2 allowed differences)\n"),
+            "{out}"
+        );
+        let none = lane(json!({}), None);
+        assert!(!describe(&none, Timestamp::UNIX_EPOCH, &hints).contains("Parity:"));
     }
 
     #[test]
