@@ -1,7 +1,6 @@
 //! `set` on a typical 2 KiB values file and on a 1 MiB one, each next to its floor: reading
 //! and writing the same bytes with no edit. Results and the ratio are in docs/benchmarks.md.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::hint::black_box;
 use std::path::Path;
@@ -9,44 +8,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-/// One Helm-chart-shaped block: comments, nested mappings, quoted and flow values, unicode.
-fn section(out: &mut String, i: usize) {
-    let _ = write!(
-        out,
-        "## Service {i}: the web frontend, deployed by the release pipeline.\n\
-         ## ref: https://example.com/docs/services/{i} — ownership: team-{i} ✓\n\
-         service{i}:\n\
-         \x20 enabled: true\n\
-         \x20 replicaCount: {}\n\
-         \x20 image:\n\
-         \x20   registry: ghcr.io\n\
-         \x20   repository: acme/service-{i}\n\
-         \x20   tag: \"1.{i}.0\" # bumped by CI\n\
-         \x20   pullPolicy: IfNotPresent\n\
-         \x20 resources: {{limits: {{cpu: 500m, memory: 512Mi}}, requests: {{cpu: 100m, memory: 128Mi}}}}\n\
-         \x20 env:\n\
-         \x20   - name: LOG_LEVEL\n\
-         \x20     value: 'info'\n\
-         \x20   - name: FEATURE_FLAGS\n\
-         \x20     value: \"a,b,c\"\n\
-         \x20 podAnnotations: {{}}\n\
-         \x20 tolerations: []\n\n",
-        i % 5 + 1
-    );
-}
-
-/// A values file of about `size` bytes whose last section is `service{last}`.
-fn values_file(size: usize) -> (String, usize) {
-    let mut out = String::from(
-        "# Values for the shop umbrella chart.\n# Edited by Promote: only image tags change.\n\n",
-    );
-    let mut i = 0;
-    while out.len() < size {
-        section(&mut out, i);
-        i += 1;
-    }
-    (out, i - 1)
-}
+#[path = "support/shape.rs"]
+mod shape;
+use shape::values_file;
 
 fn bench_size(c: &mut Criterion, name: &str, size: usize, dir: &Path) {
     let (content, last) = values_file(size);

@@ -65,66 +65,15 @@ pub(crate) fn differences(source: &Yaml<'_>, target: &Yaml<'_>) -> Vec<Found> {
 fn walk(path: &KeyPath, s: &Yaml<'_>, t: &Yaml<'_>, hidden: bool, out: &mut Vec<Found>) {
     match (s, t) {
         (Yaml::Mapping(sm), Yaml::Mapping(tm)) => {
-            for (k, sv) in sm {
-                let step = Step::Key(key_text(k));
-                let hide = hidden || secret_like(&step);
-                let child = path.child(step);
-                match tm.get(k) {
-                    Some(tv) => walk(&child, sv, tv, hide, out),
-                    None => out.push(only(child, DifferenceKind::OnlyInSource, sv, hide)),
-                }
-            }
-            for (k, tv) in tm {
-                if !sm.contains_key(k) {
-                    let step = Step::Key(key_text(k));
-                    let hide = hidden || secret_like(&step);
-                    out.push(only(
-                        path.child(step),
-                        DifferenceKind::OnlyInTarget,
-                        tv,
-                        hide,
-                    ));
-                }
-            }
+            pair_up(path, by_key(sm), by_key(tm), hidden, out);
         }
-        (Yaml::Sequence(ss), Yaml::Sequence(ts)) => match (named(ss), named(ts)) {
-            (Some(sn), Some(tn)) => {
-                for (name, sv) in &sn {
-                    let step = Step::Named((*name).to_owned());
-                    let hide = hidden || secret_like(&step);
-                    let child = path.child(step);
-                    match tn.iter().find(|(n, _)| n == name) {
-                        Some((_, tv)) => walk(&child, sv, tv, hide, out),
-                        None => out.push(only(child, DifferenceKind::OnlyInSource, sv, hide)),
-                    }
-                }
-                for (name, tv) in &tn {
-                    if !sn.iter().any(|(n, _)| n == name) {
-                        let step = Step::Named((*name).to_owned());
-                        let hide = hidden || secret_like(&step);
-                        out.push(only(
-                            path.child(step),
-                            DifferenceKind::OnlyInTarget,
-                            tv,
-                            hide,
-                        ));
-                    }
-                }
-            }
-            _ => {
-                for (i, sv) in ss.iter().enumerate() {
-                    let child = path.child(Step::Index(i));
-                    match ts.get(i) {
-                        Some(tv) => walk(&child, sv, tv, hidden, out),
-                        None => out.push(only(child, DifferenceKind::OnlyInSource, sv, hidden)),
-                    }
-                }
-                for (i, tv) in ts.iter().enumerate().skip(ss.len()) {
-                    let child = path.child(Step::Index(i));
-                    out.push(only(child, DifferenceKind::OnlyInTarget, tv, hidden));
-                }
-            }
-        },
+        (Yaml::Sequence(ss), Yaml::Sequence(ts)) => {
+            let (se, te) = match (named(ss), named(ts)) {
+                (Some(sn), Some(tn)) => (by_name(sn), by_name(tn)),
+                _ => (by_index(ss), by_index(ts)),
+            };
+            pair_up(path, se, te, hidden, out);
+        }
         _ if s == t => {}
         _ => out.push(Found {
             path: path.clone(),
@@ -133,6 +82,51 @@ fn walk(path: &KeyPath, s: &Yaml<'_>, t: &Yaml<'_>, hidden: bool, out: &mut Vec<
             target: (!hidden).then(|| render(t)),
             hidden,
         }),
+    }
+}
+
+fn by_key<'a, 'y>(m: &'a saphyr::Mapping<'y>) -> Vec<(Step, &'a Yaml<'y>)> {
+    m.iter().map(|(k, v)| (Step::Key(key_text(k)), v)).collect()
+}
+
+fn by_name<'a, 'y>(items: Vec<(&str, &'a Yaml<'y>)>) -> Vec<(Step, &'a Yaml<'y>)> {
+    items
+        .into_iter()
+        .map(|(n, v)| (Step::Named(n.to_owned()), v))
+        .collect()
+}
+
+fn by_index<'a, 'y>(items: &'a [Yaml<'y>]) -> Vec<(Step, &'a Yaml<'y>)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (Step::Index(i), v))
+        .collect()
+}
+
+/// Compares the children both sides have, step by step, and reports those only one side has:
+/// the source's order first, then what only the target has.
+fn pair_up(
+    path: &KeyPath,
+    source: Vec<(Step, &Yaml<'_>)>,
+    target: Vec<(Step, &Yaml<'_>)>,
+    hidden: bool,
+    out: &mut Vec<Found>,
+) {
+    for (step, sv) in &source {
+        let hide = hidden || secret_like(step);
+        let child = path.child(step.clone());
+        match target.iter().find(|(t, _)| t == step) {
+            Some((_, tv)) => walk(&child, sv, tv, hide, out),
+            None => out.push(only(child, DifferenceKind::OnlyInSource, sv, hide)),
+        }
+    }
+    for (step, tv) in &target {
+        if !source.iter().any(|(s, _)| s == step) {
+            let hide = hidden || secret_like(step);
+            let kind = DifferenceKind::OnlyInTarget;
+            out.push(only(path.child(step.clone()), kind, tv, hide));
+        }
     }
 }
 
