@@ -82,17 +82,18 @@ async fn read_application(ctx: &Context, reference: Option<&ApplicationRef>) -> 
     let Some(reference) = reference else {
         return AppView::NotConfigured;
     };
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        ctx.client.clone(),
-        &reference.namespace,
-        &application_resource(),
-    );
     let name = format!("{}/{}", reference.namespace, reference.name);
     match ctx.apps.get(&reference.namespace, &reference.name) {
         Lookup::Found(app) => return AppView::Found(Box::new(Application::clone(&app))),
         Lookup::Missing => return AppView::Missing(name),
         Lookup::Unknown => {}
     }
+    // The watch has not listed the Applications yet: ask the API server.
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &reference.namespace,
+        &application_resource(),
+    );
     match api.get_opt(&reference.name).await {
         Ok(Some(obj)) => match serde_json::to_value(&obj)
             .map_err(|e| e.to_string())

@@ -57,35 +57,29 @@ pub fn key() -> impl Strategy<Value = Key> {
     ]
 }
 
+/// A mapping of `entries`, keeping the first of each key: keys are unique within a mapping.
+fn unique_map(entries: Vec<(Key, Node)>) -> Node {
+    let mut seen = std::collections::HashSet::new();
+    Node::Map(
+        entries
+            .into_iter()
+            .filter(|(k, _)| seen.insert(k.name.clone()))
+            .collect(),
+    )
+}
+
 pub fn node() -> impl Strategy<Value = Node> {
     let leaf_node = leaf().prop_map(Node::Leaf);
     leaf_node.prop_recursive(4, 40, 5, |inner| {
         prop_oneof![
-            prop::collection::vec((key(), inner.clone()), 1..5).prop_map(|entries| {
-                // Keys must be unique within a mapping.
-                let mut seen = std::collections::HashSet::new();
-                Node::Map(
-                    entries
-                        .into_iter()
-                        .filter(|(k, _)| seen.insert(k.name.clone()))
-                        .collect(),
-                )
-            }),
+            prop::collection::vec((key(), inner.clone()), 1..5).prop_map(unique_map),
             prop::collection::vec(inner, 1..4).prop_map(Node::Seq),
         ]
     })
 }
 
 pub fn document() -> impl Strategy<Value = (Node, Layout)> {
-    let root = prop::collection::vec((key(), node()), 1..6).prop_map(|entries| {
-        let mut seen = std::collections::HashSet::new();
-        Node::Map(
-            entries
-                .into_iter()
-                .filter(|(k, _)| seen.insert(k.name.clone()))
-                .collect(),
-        )
-    });
+    let root = prop::collection::vec((key(), node()), 1..6).prop_map(unique_map);
     let layout = (
         any::<bool>(),
         any::<bool>(),
