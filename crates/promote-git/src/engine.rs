@@ -69,6 +69,12 @@ pub struct EngineConfig {
     /// Longest one network operation (a head check, a fetch or a push) may take in all, even
     /// while bytes keep trickling in; checked whenever libgit2 reports progress.
     pub operation_timeout: Duration,
+    /// Send `Expect: 100-continue` on smart HTTP(S) POSTs, so each body follows the server's
+    /// `100 Continue` instead of waiting out a delayed ACK (40 to 200 ms per request with
+    /// libgit2's HTTP client). Turn it off only for a server or proxy that never answers it:
+    /// every POST would then wait for [`EngineConfig::io_timeout`] and fail. Per process, like
+    /// [`EngineConfig::connect_timeout`].
+    pub http_expect_continue: bool,
     /// Called right before every push; `Err` stops the push (see [`Fence`]).
     pub fence: Option<Fence>,
     /// Largest values file read, in bytes; a larger one is refused before it is parsed.
@@ -81,8 +87,9 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// Defaults: committer `Promote <promote@localhost>`, 8 attempts, 50 ms to 2 s backoff,
     /// batches of up to 100, 500 commits of history for conflict reports, branch tips shared
-    /// for 2 s, 10 s to connect, 60 s without progress, 10 min per operation, no fence, values
-    /// files up to 1 MiB, loose objects packed every 50 write uses of a cache.
+    /// for 2 s, 10 s to connect, 60 s without progress, 10 min per operation, `Expect:
+    /// 100-continue` on HTTP POSTs, no fence, values files up to 1 MiB, loose objects packed
+    /// every 50 write uses of a cache.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
         Self {
             cache_dir: cache_dir.into(),
@@ -96,6 +103,7 @@ impl EngineConfig {
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(60),
             operation_timeout: Duration::from_secs(600),
+            http_expect_continue: true,
             fence: None,
             max_values_file: 1024 * 1024,
             pack_loose_every: 50,
@@ -107,6 +115,7 @@ impl EngineConfig {
             connect: self.connect_timeout,
             io: self.io_timeout,
             operation: self.operation_timeout,
+            expect_continue: self.http_expect_continue,
         }
     }
 }

@@ -366,3 +366,119 @@ async fn an_ssh_push_that_hangs_times_out_and_the_next_one_lands() {
     let c = committed(engine.promote(request_for(remote, "blog")).await);
     assert_eq!(c.parent.as_str(), before);
 }
+
+/// A smart-HTTP server that advertises `main` at a commit nobody has, then never answers a
+/// POST: it keeps the connection open and reads what it is sent. Records each POST's headers.
+struct MuteOnPost {
+    addr: SocketAddr,
+    posts: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MuteOnPost {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let (posts, stop) = (Arc::default(), Arc::new(AtomicBool::new(false)));
+        std::thread::spawn({
+            let (posts, stop) = (Arc::clone(&posts), Arc::clone(&stop));
+            move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
+                            let (posts, stop) = (Arc::clone(&posts), Arc::clone(&stop));
+                            std::thread::spawn(move || Self::serve(conn, &posts, &stop));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            }
+        });
+        Self { addr, posts, stop }
+    }
+
+    fn serve(
+        mut conn: std::net::TcpStream,
+        posts: &std::sync::Mutex<Vec<String>>,
+        stop: &AtomicBool,
+    ) {
+        use std::io::{Read, Write};
+        conn.set_nonblocking(false).expect("blocking");
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("read timeout");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !stop.load(Ordering::SeqCst) {
+            match conn.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(_) => continue,
+            }
+            let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+            if head.starts_with("POST ") {
+                posts.lock().expect("posts").push(head);
+                // Never answer, neither `100 Continue` nor anything else.
+                seen.clear();
+                continue;
+            }
+            seen.drain(..end + 4);
+            let mut body = String::from("001e# service=git-upload-pack\n0000");
+            let line = format!(
+                "{} refs/heads/main\0multi_ack_detailed side-band-64k ofs-delta\n",
+                "1".repeat(40)
+            );
+            body.push_str(&format!("{:04x}{line}0000", line.len() + 4));
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if conn.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn posts(&self) -> Vec<String> {
+        self.posts.lock().expect("posts").clone()
+    }
+}
+
+impl Drop for MuteOnPost {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_post_the_server_never_answers_times_out_despite_expect_continue() {
+    let s = setup(&[]);
+    let engine = s.engine_with(s.config());
+    let server = MuteOnPost::start();
+    let remote = RemoteSpec::new(&format!("http://{}/git/mute.git", server.addr)).expect("url");
+    let started = Instant::now();
+    let err = tokio::time::timeout(PATIENCE, engine.refresh(&remote, "main"))
+        .await
+        .expect("gives up by itself")
+        .expect_err("the negotiation is never answered");
+    assert_timeout(&err, IO, &server.addr.to_string());
+    assert!(
+        started.elapsed() < IO + Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The POST asked for `100 Continue`, so the time ran out waiting for it.
+    let posts = server.posts();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0]
+            .to_ascii_lowercase()
+            .contains("\r\nexpect: 100-continue"),
+        "{}",
+        posts[0]
+    );
+}
