@@ -1,8 +1,10 @@
 //! `set` on a typical 2 KiB values file and on a 1 MiB one, each next to its floor: reading
-//! and writing the same bytes with no edit. Results and the ratio are in docs/benchmarks.md.
+//! and writing the same bytes with no edit; and `set_parts`, the same edit written as its
+//! three pieces. Results and the ratio are in docs/benchmarks.md.
 
 use std::fs;
 use std::hint::black_box;
+use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -41,6 +43,17 @@ fn bench_size(c: &mut Criterion, name: &str, size: usize, dir: &Path) {
             let bytes = fs::read(&input).expect("read");
             let edit = promote_values::set("bench", &bytes, &path, "2.0.0").expect("set");
             fs::write(&output, black_box(&edit.content)).expect("write");
+        });
+    });
+    // The same edit written as its three pieces (before, token, after): no second buffer.
+    group.bench_function("read + set_parts + write", |b| {
+        b.iter(|| {
+            let bytes = fs::read(&input).expect("read");
+            let edit = promote_values::set_parts("bench", &bytes, &path, "2.0.0").expect("set");
+            let mut out = fs::File::create(&output).expect("create");
+            for part in black_box(&edit.parts) {
+                out.write_all(part).expect("write");
+            }
         });
     });
     group.bench_function("set alone (in memory)", |b| {

@@ -256,24 +256,6 @@ pub(crate) fn apply(src: &str, splices: &[&Splice]) -> (Vec<u8>, Vec<Range<usize
     (out, spans)
 }
 
-/// [`apply`] as text, when every splice starts and ends on a character boundary: the result
-/// is then UTF-8 by construction, so it needs no second validation.
-pub(crate) fn apply_str(src: &str, splices: &[&Splice]) -> Option<(String, Vec<Range<usize>>)> {
-    let grow: usize = splices.iter().map(|s| s.text.len()).sum();
-    let mut out = String::with_capacity(src.len() + grow);
-    let mut spans = Vec::with_capacity(splices.len());
-    let mut at = 0;
-    for s in splices {
-        out.push_str(src.get(at..s.range.start)?);
-        let token = out.len() + s.token_start;
-        out.push_str(&s.text);
-        spans.push(token..out.len());
-        at = s.range.end;
-    }
-    out.push_str(src.get(at..)?);
-    Some((out, spans))
-}
-
 /// Re-reads the edited text and compares it with the original: the event streams must be
 /// equal except for the edited scalars, which must now be strings holding the new values.
 ///

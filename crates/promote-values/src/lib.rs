@@ -32,6 +32,7 @@ mod path;
 mod reading;
 mod version;
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 pub use error::{ValuesError, ValuesErrorKind};
@@ -119,22 +120,80 @@ fn get_with(file: &str, content: &[u8], path: &str, fast: bool) -> Result<String
 ///
 /// Setting the value the scalar already holds succeeds with `changed: false`.
 pub fn set(file: &str, content: &[u8], path: &str, value: &str) -> Result<Edit, ValuesError> {
-    let mut edits = set_many(file, content, &[(path, value)])?;
-    let field = edits.fields.pop().ok_or_else(|| {
-        ValuesError::new(
-            file,
-            path,
-            ValuesErrorKind::VerifyFailed {
-                detail: "no field was edited".into(),
-            },
-        )
-    })?;
-    Ok(Edit {
-        content: edits.content,
-        previous: field.previous,
-        changed: field.changed,
-        span: field.span,
-    })
+    set_parts(file, content, path, value).map(EditParts::into_edit)
+}
+
+/// The result of [`set_parts`]: the new file in three pieces, without a copy of the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditParts<'c> {
+    /// The new file is these, one after the other: usually the input before the value's
+    /// token, the new token and the input after it; or the whole new file and two empty
+    /// pieces, when the file had to be built to be checked.
+    pub parts: [Cow<'c, [u8]>; 3],
+    /// The value before the edit (decoded; empty for an empty value).
+    pub previous: String,
+    /// Whether any byte changed.
+    pub changed: bool,
+    /// Byte range of the value's token in the new file, quotes included.
+    pub span: Range<usize>,
+}
+
+impl EditParts<'_> {
+    /// The new file in one buffer, as [`set`] returns it.
+    pub fn into_edit(self) -> Edit {
+        let [a, b, c] = self.parts;
+        let content = match a {
+            Cow::Owned(whole) if b.is_empty() && c.is_empty() => whole,
+            a => {
+                // One allocation and one copy of each piece.
+                let mut content = Vec::with_capacity(a.len() + b.len() + c.len());
+                content.extend_from_slice(&a);
+                content.extend_from_slice(&b);
+                content.extend_from_slice(&c);
+                content
+            }
+        };
+        Edit {
+            content,
+            previous: self.previous,
+            changed: self.changed,
+            span: self.span,
+        }
+    }
+}
+
+/// [`set`], with the new file left in pieces for a caller that writes it out: the same
+/// checks, refusals and bytes, without building a copy of the whole file.
+pub fn set_parts<'c>(
+    file: &str,
+    content: &'c [u8],
+    path: &str,
+    value: &str,
+) -> Result<EditParts<'c>, ValuesError> {
+    set_parts_with(file, content, path, value, true)
+}
+
+/// [`set_parts`], with the fast path (`fast`) or with only the full parse and re-parse.
+fn set_parts_with<'c>(
+    file: &str,
+    content: &'c [u8],
+    path: &str,
+    value: &str,
+    fast: bool,
+) -> Result<EditParts<'c>, ValuesError> {
+    let fields = [(path, value)];
+    let requests = requests(file, &fields)?;
+    apply_fields(file, content, &requests, fast)?
+        .into_parts()
+        .ok_or_else(|| {
+            ValuesError::new(
+                file,
+                path,
+                ValuesErrorKind::VerifyFailed {
+                    detail: "no field was edited".into(),
+                },
+            )
+        })
 }
 
 /// Writes several versions into one file in one pass: all of them, or none.
@@ -154,8 +213,15 @@ fn set_many_with<P: AsRef<str>, V: AsRef<str>>(
     fields: &[(P, V)],
     fast: bool,
 ) -> Result<Edits, ValuesError> {
-    let paths = fields.iter().map(|(p, _)| p.as_ref()).collect::<Vec<_>>();
-    let all_paths = || paths.join(", ");
+    let requests = requests(file, fields)?;
+    Ok(apply_fields(file, content, &requests, fast)?.into_edits())
+}
+
+/// Parses every path and validates every value, in request order.
+fn requests<'f, P: AsRef<str>, V: AsRef<str>>(
+    file: &str,
+    fields: &'f [(P, V)],
+) -> Result<Vec<Request<'f>>, ValuesError> {
     let mut requests = Vec::with_capacity(fields.len());
     for (path, value) in fields {
         let (path, value) = (path.as_ref(), value.as_ref());
@@ -173,15 +239,34 @@ fn set_many_with<P: AsRef<str>, V: AsRef<str>>(
         })?;
         requests.push((path, p, value));
     }
+    Ok(requests)
+}
+
+/// Plans and checks every edit; the new bytes are built here only where the full re-parse
+/// needs them.
+fn apply_fields<'c, 'r>(
+    file: &str,
+    content: &'c [u8],
+    requests: &'r [Request<'r>],
+    fast: bool,
+) -> Result<Applied<'c, 'r>, ValuesError> {
+    let all_paths = || {
+        let paths: Vec<&str> = requests.iter().map(|(p, ..)| *p).collect();
+        paths.join(", ")
+    };
     let src = utf8(content).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
     if fast {
         // Anything the fast path does not cover, refusals included, is decided below.
-        if let Some(edits) = try_fast(file, src, &requests) {
-            return Ok(edits);
+        if let Some(plan) = try_fast(file, src, requests) {
+            return Ok(Applied {
+                src,
+                built: None,
+                plan,
+            });
         }
     }
     let doc = doc::parse(src).map_err(|k| ValuesError::new(file, &all_paths(), k))?;
-    let plan = plan_all(file, &doc, &requests, &all_paths)?;
+    let plan = plan_all(file, &doc, requests, &all_paths)?;
     let (new_content, sorted_spans) = edit::apply(src, &plan.sorted());
     if plan.changed() {
         let new_src = std::str::from_utf8(&new_content).map_err(|e| {
@@ -198,31 +283,81 @@ fn set_many_with<P: AsRef<str>, V: AsRef<str>>(
         edit::verify(&doc, new_src, &targets)
             .map_err(|k| ValuesError::new(file, &all_paths(), k))?;
     }
-    Ok(plan.finish(new_content, sorted_spans))
+    Ok(Applied {
+        src,
+        built: Some((new_content, sorted_spans)),
+        plan,
+    })
 }
 
-/// The fast path's edit, or `None` to leave the decision to the full parse.
-fn try_fast(file: &str, src: &str, requests: &[Request<'_>]) -> Option<Edits> {
+/// The fast path's checked plan, or `None` to leave the decision to the full parse.
+fn try_fast<'r>(file: &str, src: &str, requests: &'r [Request<'r>]) -> Option<Plan<'r>> {
     let paths: Vec<&[Segment]> = requests.iter().map(|(_, p, _)| p.segments()).collect();
-    let doc = fast::parse(src, fast::Keep::Paths(&paths)).ok()?;
-    edit_fast(file, &doc, requests)
-}
-
-fn edit_fast(file: &str, doc: &doc::Doc<'_>, requests: &[Request<'_>]) -> Option<Edits> {
-    let plan = plan_all(file, doc, requests, &String::new).ok()?;
+    // The plan owns all it needs, so the events go before anything else is allocated: the
+    // call then holds little besides the input.
+    let plan = {
+        let doc = fast::parse(src, fast::Keep::Paths(&paths)).ok()?;
+        plan_all(file, &doc, requests, &String::new).ok()?
+    };
     let sorted = plan.sorted();
     // Filling in an empty value inserts a token where there was none: the full path checks it.
     if sorted.iter().any(|s| s.range.is_empty()) {
         return None;
     }
-    let (new_src, sorted_spans) = edit::apply_str(doc.src, &sorted)?;
     if plan.changed() {
         let values: Vec<&str> = plan.order.iter().map(|&i| plan.fields[i].2).collect();
-        if !fast::verify_lines(doc.src, &new_src, &sorted, &sorted_spans, &values) {
+        if !fast::verify_lines(src, &sorted, &values) {
             return None;
         }
     }
-    Some(plan.finish(new_src.into_bytes(), sorted_spans))
+    Some(plan)
+}
+
+/// A checked edit: the input and the plan, and the new bytes with the tokens' spans where
+/// the full path built them.
+struct Applied<'c, 'r> {
+    src: &'c str,
+    built: Option<(Vec<u8>, Vec<Range<usize>>)>,
+    plan: Plan<'r>,
+}
+
+impl<'c> Applied<'c, '_> {
+    fn into_edits(self) -> Edits {
+        let (content, spans) = match self.built {
+            Some(built) => built,
+            None => edit::apply(self.src, &self.plan.sorted()),
+        };
+        self.plan.finish(content, spans)
+    }
+
+    /// The edit of the one field, in pieces; `None` if there is not exactly one.
+    fn into_parts(self) -> Option<EditParts<'c>> {
+        let [(_, _, _, splice)] = <[_; 1]>::try_from(self.plan.fields).ok()?;
+        let (parts, span) = match self.built {
+            Some((content, spans)) => {
+                let span = spans.into_iter().next()?;
+                let empty = || Cow::Borrowed(&[][..]);
+                ([Cow::Owned(content), empty(), empty()], span)
+            }
+            None => {
+                let bytes = self.src.as_bytes();
+                let token = splice.range.start + splice.token_start;
+                let span = token..splice.range.start + splice.text.len();
+                let parts = [
+                    Cow::Borrowed(bytes.get(..splice.range.start)?),
+                    Cow::Owned(splice.text.into_bytes()),
+                    Cow::Borrowed(bytes.get(splice.range.end..)?),
+                ];
+                (parts, span)
+            }
+        };
+        Some(EditParts {
+            parts,
+            previous: splice.previous,
+            changed: splice.changed,
+            span,
+        })
+    }
 }
 
 /// One requested field: the path as given, parsed, and the value.

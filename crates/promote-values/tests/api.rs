@@ -1,7 +1,7 @@
 //! The public API's contract, case by case: spans, previous values, change flags, messages.
 
 use promote_values::{
-    Segment, ValuePath, ValuesErrorKind, Version, get, set, set_many, validate_version,
+    Segment, ValuePath, ValuesErrorKind, Version, get, set, set_many, set_parts, validate_version,
 };
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -158,5 +158,32 @@ fn paths_parse_into_segments() {
             Segment::Key("labels".into()),
             Segment::Key("app.kubernetes.io/version".into()),
         ]
+    );
+}
+
+#[test]
+fn set_parts_joined_is_set() {
+    let src = "# c\nimage:\n  tag: \"v1\" # bumped\n  pullPolicy: IfNotPresent\n";
+    let parts = set_parts("f", src.as_bytes(), "image.tag", "v2").expect("set_parts");
+    // The input around the token is borrowed, not copied.
+    assert_eq!(&*parts.parts[0], b"# c\nimage:\n  tag: ");
+    assert_eq!(&*parts.parts[1], b"\"v2\"");
+    assert_eq!(&*parts.parts[2], b" # bumped\n  pullPolicy: IfNotPresent\n");
+    assert!(matches!(parts.parts[0], std::borrow::Cow::Borrowed(_)));
+    let edit = set("f", src.as_bytes(), "image.tag", "v2").expect("set");
+    assert_eq!(parts.clone().into_edit(), edit);
+    // Filling in an empty value goes by the full path: one whole piece, the same result.
+    let src = "a:\nb: v1\n";
+    let parts = set_parts("f", src.as_bytes(), "a", "v2").expect("set_parts");
+    assert_eq!(parts.parts[0].as_ref(), b"a: v2\nb: v1\n");
+    assert!(parts.parts[1].is_empty() && parts.parts[2].is_empty());
+    assert_eq!(
+        parts.into_edit(),
+        set("f", src.as_bytes(), "a", "v2").expect("set")
+    );
+    let err = set_parts("f", src.as_bytes(), "nope", "v2").expect_err("missing");
+    assert_eq!(
+        err,
+        set("f", src.as_bytes(), "nope", "v2").expect_err("missing")
     );
 }

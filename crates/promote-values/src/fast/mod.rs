@@ -412,60 +412,41 @@ impl<'a> Builder<'a, '_> {
     }
 }
 
-/// Checks an edit by re-reading only the lines it touched: each must cut into the same tokens
-/// as before, except that each edited scalar now holds its new value and reads as a string.
+/// Checks an edit by re-reading only the lines it touched: each, rebuilt with its new tokens,
+/// must cut into the same tokens as before, except that each edited scalar now holds its new
+/// value and reads as a string. The new file is not needed, so the caller may never build it.
 ///
 /// Every other byte is unchanged (the splices replace only their ranges), and the fast
 /// reader's structure depends only on the tokens of each line and the columns of the tokens
-/// before the first value, so equal tokens mean an equal document apart from the values. The
-/// caller falls back to the full re-parse when this returns false.
-pub(crate) fn verify_lines(
-    old: &str,
-    new: &str,
-    splices: &[&Splice],
-    spans: &[Range<usize>],
-    values: &[&str],
-) -> bool {
-    let (ob, nb) = (old.as_bytes(), new.as_bytes());
+/// before the first value, so equal tokens mean an equal document apart from the values. A
+/// new token with a line break in it would move the lines after it: such an edit, like any
+/// other this check cannot prove, is left to the full re-parse (the result is false).
+pub(crate) fn verify_lines(old: &str, splices: &[&Splice], values: &[&str]) -> bool {
+    let ob = old.as_bytes();
     // Lines as the reader cuts them: after a byte order mark, before `\r\n` or `\n`.
     let bom = if old.starts_with('\u{feff}') { 3 } else { 0 };
-    let line_start = |b: &[u8], at: usize| {
-        b[..at]
-            .iter()
-            .rposition(|&c| c == b'\n')
-            .map_or(bom, |n| n + 1)
+    let line_start = |at: usize| memchr::memrchr(b'\n', &ob[..at]).map_or(bom, |n| n + 1);
+    let line_end = |at: usize| {
+        let next = memchr::memchr(b'\n', &ob[at..]).map_or(ob.len(), |n| at + n);
+        line::content_end(ob, at, next)
     };
-    let line_end = |b: &[u8], at: usize| {
-        let next = b[at..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .map_or(b.len(), |n| at + n);
-        line::content_end(b, at, next)
-    };
-    let (mut old_toks, mut new_toks) = (Vec::new(), Vec::new());
     let mut k = 0;
     while k < splices.len() {
         let first = splices[k];
-        if first.range.is_empty() || first.token_start != 0 {
+        if first.range.is_empty() || first.token_start != 0 || first.range.end > ob.len() {
             return false;
         }
-        let ls = line_start(ob, first.range.start);
-        let le = line_end(ob, first.range.end);
+        let (ls, le) = (line_start(first.range.start), line_end(first.range.end));
         let group_end = k + splices[k..]
             .iter()
             .take_while(|s| s.range.start < le)
             .count();
-        let last = splices[group_end - 1];
-        let new_ls = spans[k].start - (first.range.start - ls);
-        let new_le = spans[group_end - 1].end + (le - last.range.end);
-        if new_le > nb.len()
-            || line_start(nb, spans[k].start) != new_ls
-            || line_end(nb, spans[group_end - 1].end) != new_le
-        {
+        let Some(new_line) = rebuild_line(old, ls..le, &splices[k..group_end]) else {
             return false;
-        }
+        };
+        let (mut old_toks, mut new_toks) = (Vec::new(), Vec::new());
         let read_old = line::tokenize(old, ls, le, &mut old_toks, true);
-        let read_new = line::tokenize(new, new_ls, new_le, &mut new_toks, true);
+        let read_new = line::tokenize(&new_line, 0, new_line.len(), &mut new_toks, true);
         if read_old != Ok(Line::Content)
             || read_new != Ok(Line::Content)
             || old_toks.len() != new_toks.len()
@@ -490,7 +471,7 @@ pub(crate) fn verify_lines(
                     matched += 1;
                 }
                 None => {
-                    let same_column = matched > 0 || o.start - ls == n.start - new_ls;
+                    let same_column = matched > 0 || o.start - ls == n.start;
                     if o.kind != n.kind || o.value != n.value || !same_column {
                         return false;
                     }
@@ -503,6 +484,24 @@ pub(crate) fn verify_lines(
         k = group_end;
     }
     true
+}
+
+/// The line `line` of `old` (without its break) with `splices`, which lie on it in file
+/// order, applied; `None` if one runs past the line, holds a line break or cuts a character.
+fn rebuild_line(old: &str, line: Range<usize>, splices: &[&Splice]) -> Option<String> {
+    let grow: usize = splices.iter().map(|s| s.text.len()).sum();
+    let mut out = String::with_capacity(line.len() + grow);
+    let mut at = line.start;
+    for s in splices {
+        if s.range.start < at || s.range.end > line.end || s.text.contains(['\n', '\r']) {
+            return None;
+        }
+        out.push_str(old.get(at..s.range.start)?);
+        out.push_str(&s.text);
+        at = s.range.end;
+    }
+    out.push_str(old.get(at..line.end)?);
+    Some(out)
 }
 
 #[cfg(test)]

@@ -64,6 +64,30 @@ fn same_edit(content: &[u8], fields: &[(&str, &str)]) -> Result<bool, TestCaseEr
         fields,
         String::from_utf8_lossy(content)
     );
+    if let [(path, value)] = fields {
+        // The pieces, joined, are what `set_many` returns, by either path.
+        let joined = |fast| {
+            crate::set_parts_with("f.yaml", content, path, value, fast)
+                .map(crate::EditParts::into_edit)
+        };
+        let from_many = full.clone().map(|mut edits| {
+            let field = edits.fields.pop().expect("one field");
+            crate::Edit {
+                content: edits.content,
+                previous: field.previous,
+                changed: field.changed,
+                span: field.span,
+            }
+        });
+        prop_assert_eq!(
+            &joined(true),
+            &from_many,
+            "set_parts {} in\n{}",
+            path,
+            String::from_utf8_lossy(content)
+        );
+        prop_assert_eq!(&joined(false), &from_many, "set_parts {} (full path)", path);
+    }
     for (path, _) in fields {
         let fast = crate::get_with("f.yaml", content, path, true);
         prop_assert_eq!(
@@ -318,28 +342,37 @@ fn fast_path_equals_full_path_on_mutated_files() {
 fn local_check_refuses_a_changed_line() {
     let src = "a: v1 # c\nb: [v2, v3]\n";
     let doc = parse(src, Keep::All).expect("fast");
-    let requests = vec![("a", crate::ValuePath::parse("a").expect("path"), "v9")];
-    let plan = crate::plan_all("f", &doc, &requests, &String::new).expect("plan");
-    let sorted = plan.sorted();
-    let (new, spans) = crate::edit::apply(src, &sorted);
-    let new = String::from_utf8(new).expect("utf8");
-    assert!(super::verify_lines(src, &new, &sorted, &spans, &["v9"]));
-    for (bad, why) in [
-        ("a: v8 # c\nb: [v2, v3]\n", "another value"),
-        ("a: 1.30 # c\nb: [v2, v3]\n", "reads as a float"),
-        ("a: v9 c\nb: [v2, v3]\n", "the line changed"),
-        ("a: [v9] # c\nb: [v2, v3]\n", "no longer a scalar"),
-        ("a: v9: # c\nb: [v2, v3]\n", "does not read"),
+    let check = |value: &str| {
+        let requests = vec![("a", crate::ValuePath::parse("a").expect("path"), value)];
+        let plan = crate::plan_all("f", &doc, &requests, &String::new).expect("plan");
+        super::verify_lines(src, &plan.sorted(), &[value])
+    };
+    assert!(check("v9"));
+    let splice = |text: &str| crate::edit::Splice {
+        range: 3..5,
+        text: text.to_owned(),
+        token_start: 0,
+        previous: "v1".into(),
+        changed: true,
+    };
+    for (text, value, why) in [
+        ("v8", "v9", "another value"),
+        ("1.30", "1.30", "reads as a float"),
+        ("v9 c", "v9", "the line changed"),
+        ("[v9]", "v9", "no longer a scalar"),
+        ("v9:", "v9", "does not read"),
+        ("v9\nb: x", "v9", "a line break in the token"),
+        ("\"v9\r\"", "v9", "a carriage return in the token"),
     ] {
-        let value = if why == "reads as a float" {
-            "1.30"
-        } else {
-            "v9"
-        };
-        let span = 3..3 + bad[3..].find([' ', '\n']).expect("end");
         assert!(
-            !super::verify_lines(src, bad, &sorted, &[span], &[value]),
-            "{why}: {bad:?}"
+            !super::verify_lines(src, &[&splice(text)], &[value]),
+            "{why}: {text:?}"
         );
     }
+    // A splice that runs past its line is not checked line by line either.
+    let long = crate::edit::Splice {
+        range: 3..12,
+        ..splice("v9")
+    };
+    assert!(!super::verify_lines(src, &[&long], &["v9"]));
 }
