@@ -1,9 +1,10 @@
 //! What every reconcile shares: the client, the git engine, the one Event recorder, metrics
-//! and the tunables. It imports nothing else of this crate but metrics and the Application
-//! cache, so every step can use it without a circle.
+//! and the tunables. It imports nothing else of this crate but metrics, the Application
+//! cache and the branch registry, so every step can use it without a circle.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::events::Recorder;
@@ -11,13 +12,16 @@ use promote_git::Engine;
 use promote_lane::{Admission, Timing};
 
 use crate::apps::AppCache;
+use crate::branches::Branches;
 use crate::metrics::Metrics;
 
 /// Tunables of the reconcile loop.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Requeue intervals.
+    /// Requeue intervals; `timing.idle` is the longest an idle lane goes unreconciled.
     pub timing: Timing,
+    /// How often the branch each lane reads is checked (`--resync`).
+    pub branch_check: Duration,
     /// Who the operator is in Events, commits and sync requests.
     pub identity: String,
     /// The e-mail of the commits' author (`--committer-email`).
@@ -44,6 +48,8 @@ pub struct Context {
     pub written: WrittenVersions,
     /// The Applications as the watch last delivered them.
     pub apps: AppCache,
+    /// Which lanes read which branch, for the shared branch checks.
+    pub branches: Branches,
 }
 
 /// The resourceVersion of each lane's last status write, kept until the watch delivers it.

@@ -9,7 +9,7 @@
 //! does the I/O.
 //!
 //! Around it: [`context`] (what every reconcile shares), [`watches`] (what triggers a
-//! reconcile), [`supervise`] (a deadline on every reconcile, cancellation when leadership is
+//! reconcile, including [`branches`]: one shared check per branch and access), [`supervise`] (a deadline on every reconcile, cancellation when leadership is
 //! lost), [`operator`] (start-up checks, the probe and metrics server, leader election,
 //! a graceful stop), [`leader`] (the Lease, judged on the local monotonic clock), [`deadlines`],
 //! [`watchdog`] (what the probes report), [`http`], [`metrics`]. It talks to the Kubernetes
@@ -17,6 +17,7 @@
 //! through its Application resources.
 
 pub mod apps;
+pub mod branches;
 pub mod context;
 pub mod deadlines;
 pub mod effects;

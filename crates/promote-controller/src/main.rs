@@ -60,10 +60,17 @@ struct Args {
     #[arg(long, default_value = "15s", value_parser = duration)]
     lease_duration: Duration,
 
-    /// How often an idle lane is checked (a cheap remote-head check, then a fetch only if the
-    /// branch moved).
+    /// How often the branch of every repository the lanes read is checked: one remote-head
+    /// check per repository, branch and credentials, shared by their lanes, and a fetch only
+    /// when it moved. A lane whose branch moved is reconciled at once.
     #[arg(long, default_value = "60s", value_parser = duration)]
     resync: Duration,
+
+    /// Longest an idle lane goes without a reconcile when nothing it depends on changed (its
+    /// Promotion, its Applications, its Secrets, its branch). Changes are acted on at once; this
+    /// only bounds how stale a lane's status can be if a watch event were missed.
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    full_resync: Duration,
 
     /// How often a lane with a promotion in flight is checked.
     #[arg(long, default_value = "2s", value_parser = duration)]
@@ -187,9 +194,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         identity: args.identity.unwrap_or_else(default_identity),
         lease_duration: args.lease_duration,
         timing: Timing {
-            idle: args.resync,
+            idle: args.full_resync,
             active: args.poll,
         },
+        branch_check: args.resync,
         head_ttl: args.head_ttl,
         concurrency: args.concurrency,
         application_namespaces: args.application_namespaces,

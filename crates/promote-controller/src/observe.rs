@@ -330,7 +330,7 @@ async fn changed_by(
 }
 
 /// Counts the network operations a branch-tip read took.
-fn count_tip(ctx: &Context, check: Result<HeadCheck, &GitError>) {
+pub(crate) fn count_tip(ctx: &Context, check: Result<HeadCheck, &GitError>) {
     match check {
         Ok(HeadCheck::Shared) => {}
         Ok(HeadCheck::Unchanged) => ctx.metrics.git_operation("ls_remote", "ok"),

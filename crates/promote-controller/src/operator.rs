@@ -42,8 +42,12 @@ pub struct OperatorConfig {
     pub identity: String,
     /// How long the Lease is valid without renewal.
     pub lease_duration: Duration,
-    /// Requeue intervals.
+    /// Requeue intervals; `timing.idle` is the longest an idle lane goes without a reconcile
+    /// when nothing it depends on changed (`--full-resync`).
     pub timing: Timing,
+    /// How often the branch each lane reads is checked, once per repository, branch and
+    /// credentials; lanes whose branch moved are reconciled at once (`--resync`).
+    pub branch_check: Duration,
     /// How long a remote-head check is shared by the lanes of one repository.
     pub head_ttl: Duration,
     /// Most reconciles running at once.
@@ -324,6 +328,7 @@ fn context(
         metrics,
         settings: Settings {
             timing: config.timing,
+            branch_check: config.branch_check,
             identity: config.identity.clone(),
             committer_email: config.committer_email.clone(),
             concurrency: config.concurrency,
@@ -334,6 +339,7 @@ fn context(
         },
         written: Default::default(),
         apps: crate::apps::AppCache::new(config.application_namespaces.clone()),
+        branches: Default::default(),
     }
 }
 

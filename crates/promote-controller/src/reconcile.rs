@@ -16,7 +16,7 @@ use promote_lane::{EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
 use tracing::{instrument, warn};
 
 use crate::context::Context;
-use crate::observe::observe;
+use crate::observe::{Observed, observe};
 use crate::report::Stored;
 use crate::{effects, report};
 
@@ -67,9 +67,11 @@ impl<'a> Pass<'a> {
         let (plan, remote) = match LaneSpec::parse(&promotion.spec, &ctx.settings.admission) {
             Ok(spec) => {
                 let observed = observe(ctx, promotion, spec, &key).await;
+                register_branch(ctx, promotion, &key, &observed);
                 (decide(&observed.observation, timing), observed.remote)
             }
             Err(e) => {
+                ctx.branches.forget(&key);
                 let plan = invalid_spec(&e, &previous, generation, Timestamp::now(), timing);
                 (plan, None)
             }
@@ -126,6 +128,24 @@ impl<'a> Pass<'a> {
         report::events(self.ctx, self.promotion, &report.notes).await;
         Ok(report.requeue)
     }
+}
+
+/// Tells the shared branch checks which branch this lane reads, with which access, and the tip
+/// it read, so it is woken when that branch moves; a lane without a usable repository leaves
+/// them (the Secret watch wakes it when its credentials change).
+fn register_branch(ctx: &Context, promotion: &Promotion, key: &str, observed: &Observed) {
+    let Some(remote) = &observed.remote else {
+        ctx.branches.forget(key);
+        return;
+    };
+    let lane = (
+        promotion.metadata.namespace.clone().unwrap_or_default(),
+        promotion.name_any(),
+    );
+    let observation = &observed.observation;
+    let tip = observation.git.as_ref().ok().map(|g| g.revision.clone());
+    let branch = &observation.spec.repository.branch;
+    ctx.branches.saw(key, lane, remote, branch, tip);
 }
 
 /// Reconciles one Promotion in one pass.

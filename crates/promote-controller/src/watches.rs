@@ -6,7 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -18,6 +18,7 @@ use promote_api::Promotion;
 use tracing::info;
 
 use crate::apps::AppObject;
+use crate::branches::LaneRef;
 use crate::context::Context;
 use crate::observe::application_resource;
 use crate::reconcile::Guarded;
@@ -25,6 +26,9 @@ use crate::supervise::{self, Supervisor};
 
 /// Applications per page of the Application watch's list.
 const APP_PAGE: u32 = 100;
+
+/// Branch checks made at once.
+const BRANCH_CHECKS_AT_ONCE: usize = 4;
 
 /// Changes that deserve a reconcile: the spec (generation) and annotations, not status.
 fn spec_or_annotations(p: &Guarded) -> Option<u64> {
@@ -51,6 +55,10 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let (reader, writer) = reflector::store::<Guarded>();
+    // Turns true once the store holds the first complete list. Not `Store::wait_until_ready`:
+    // its one-shot remembers only the last task that polled it, so of several tasks waiting
+    // on it all but one would wait for ever.
+    let (listed_tx, listed) = tokio::sync::watch::channel(false);
     let stream = watcher(promotions, watch_config().any_semantic())
         .default_backoff()
         // The cache never needs field-manager bookkeeping; dropping it saves most of the
@@ -58,6 +66,11 @@ pub async fn run(
         .modify(|p| p.meta_mut().managed_fields = None)
         .reflect(writer)
         .inspect_ok(forget_deleted(sup.ctx.clone()))
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                listed_tx.send_replace(true);
+            }
+        })
         .applied_objects()
         .predicate_filter(spec_or_annotations, Default::default());
 
@@ -105,14 +118,28 @@ pub async fn run(
         })
     };
 
-    let sweeper = tokio::spawn(sweep_caches(sup.ctx.clone(), reader.clone()));
-    let lane_sweeper = tokio::spawn(sweep_lane_metrics(sup.ctx.clone(), reader.clone()));
+    // Lanes whose branch moved since their last reconcile read it.
+    let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<LaneRef>();
+    let checker = tokio::spawn(check_branches(sup.ctx.clone(), listed.clone(), wake));
+    let branch_moves = futures::stream::poll_fn(move |cx| woken.poll_recv(cx))
+        .map(|(ns, name)| ObjectRef::<Guarded>::new(&name).within(&ns));
+
+    let sweeper = tokio::spawn(sweep_caches(
+        sup.ctx.clone(),
+        reader.clone(),
+        listed.clone(),
+    ));
+    let lane_sweeper = tokio::spawn(sweep_lane_metrics(
+        sup.ctx.clone(),
+        reader.clone(),
+        listed.clone(),
+    ));
     let ctx = sup.ctx.clone();
     info!("controller starting");
     let config =
         kube::runtime::controller::Config::default().concurrency(sup.ctx.settings.concurrency);
     let health = sup.health.clone();
-    let early = stopped_before_ready(stop.clone(), reader.clone());
+    let early = stopped_before_ready(stop.clone(), listed.clone());
     let shutdown = async move {
         let mut stop = stop;
         let _ = stop.wait_for(|s| *s).await;
@@ -121,6 +148,7 @@ pub async fn run(
         .with_config(config)
         .watches_stream_with(app_changes, app_mapper, application_resource())
         .watches_stream(secret_changes, secret_mapper)
+        .reconcile_on(branch_moves)
         .graceful_shutdown_on(shutdown)
         .run(supervise::reconcile, supervise::error_policy, sup)
         .for_each(|result| {
@@ -139,6 +167,7 @@ pub async fn run(
     }
     sweeper.abort();
     lane_sweeper.abort();
+    checker.abort();
     // A replica that no longer reconciles would export its last values as if current.
     ctx.metrics.lanes().clear();
     info!("controller stopped");
@@ -148,10 +177,59 @@ pub async fn run(
 /// controller's graceful stop waits for its runner, which starts nothing until the store is
 /// ready; once the stop cuts the watch, the store never becomes ready and that wait would never
 /// end. No reconcile can be running then, so the controller is simply dropped.
-async fn stopped_before_ready(mut stop: tokio::sync::watch::Receiver<bool>, store: Store<Guarded>) {
+async fn stopped_before_ready(
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    listed: tokio::sync::watch::Receiver<bool>,
+) {
     let _ = stop.wait_for(|s| *s).await;
-    if matches!(store.wait_until_ready().now_or_never(), Some(Ok(()))) {
+    if *listed.borrow() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// Waits until the store of Promotions holds the first complete list; false when the
+/// controller is gone first.
+async fn first_list(mut listed: tokio::sync::watch::Receiver<bool>) -> bool {
+    listed.wait_for(|l| *l).await.is_ok()
+}
+
+/// Checks every registered branch every `--resync` ([`crate::branches`]), sending the lanes
+/// to wake to `wake`, until the controller is gone.
+async fn check_branches(
+    ctx: Arc<Context>,
+    listed: tokio::sync::watch::Receiver<bool>,
+    wake: tokio::sync::mpsc::UnboundedSender<LaneRef>,
+) {
+    if !first_list(listed).await {
+        return;
+    }
+    let mut ticks = tokio::time::interval(ctx.settings.branch_check);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the reconciles that fill the registry have just begun.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let branches = ctx.branches.snapshot();
+        let mut checks = futures::stream::iter(branches)
+            .map(|(remote, branch)| {
+                let ctx = ctx.clone();
+                async move {
+                    let tip = ctx.engine.tip(&remote, &branch).await;
+                    crate::observe::count_tip(&ctx, tip.as_ref().map(|t| t.check));
+                    let tip = tip.ok().map(|t| t.commit.to_string());
+                    let woken = ctx.branches.answered(&remote, &branch, tip.as_deref());
+                    tracing::debug!(repo = %remote.url, branch, woken = woken.len(), "branch checked");
+                    woken
+                }
+            })
+            .buffer_unordered(BRANCH_CHECKS_AT_ONCE);
+        while let Some(lanes) = checks.next().await {
+            for lane in lanes {
+                if wake.send(lane).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -160,8 +238,12 @@ const CACHE_SWEEP: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Removes, every [`CACHE_SWEEP`], the bare caches of repositories that no Promotion in the
 /// store names, so a cluster's churn of lanes does not fill the cache volume.
-async fn sweep_caches(ctx: Arc<Context>, store: Store<Guarded>) {
-    if store.wait_until_ready().await.is_err() {
+async fn sweep_caches(
+    ctx: Arc<Context>,
+    store: Store<Guarded>,
+    listed: tokio::sync::watch::Receiver<bool>,
+) {
+    if !first_list(listed).await {
         return;
     }
     let mut every = tokio::time::interval(CACHE_SWEEP);
@@ -182,14 +264,18 @@ async fn sweep_caches(ctx: Arc<Context>, store: Store<Guarded>) {
     }
 }
 
-/// Drops the lane series of a Promotion the watch reports deleted.
+/// Drops the lane series and the branch registration of a Promotion the watch reports
+/// deleted.
 fn forget_deleted(ctx: Arc<Context>) -> impl FnMut(&watcher::Event<Guarded>) {
     move |event| {
         if let watcher::Event::Delete(gone) = event {
-            let ns = gone.namespace().unwrap_or_default();
-            ctx.metrics
-                .lanes()
-                .forget(&format!("{ns}/{}", gone.name_any()));
+            let key = format!(
+                "{}/{}",
+                gone.namespace().unwrap_or_default(),
+                gone.name_any()
+            );
+            ctx.metrics.lanes().forget(&key);
+            ctx.branches.forget(&key);
         }
     }
 }
@@ -200,8 +286,12 @@ const LANE_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
 /// Drops, every [`LANE_SWEEP`], the lane series of Promotions the store no longer holds: one
 /// deleted while the watch was down (a re-list reports no deletion), or whose reconcile ended
 /// after the delete was seen.
-async fn sweep_lane_metrics(ctx: Arc<Context>, store: Store<Guarded>) {
-    if store.wait_until_ready().await.is_err() {
+async fn sweep_lane_metrics(
+    ctx: Arc<Context>,
+    store: Store<Guarded>,
+    listed: tokio::sync::watch::Receiver<bool>,
+) {
+    if !first_list(listed).await {
         return;
     }
     let mut every = tokio::time::interval(LANE_SWEEP);

@@ -56,7 +56,8 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
     status.drift = Some(drift(obs, source_values, target_values));
     status.policy = Some(policy(obs));
     status.parity = crate::parity::parity_view(obs);
-    status.window = spec.windows.at(obs.now).map(|w| w.status());
+    let window = spec.windows.at(obs.now);
+    status.window = window.as_ref().map(|w| w.status());
 
     let mut lane = Lane {
         obs,
@@ -109,7 +110,11 @@ pub fn decide(obs: &Observation, timing: &Timing) -> Plan {
     Plan {
         status,
         notes,
-        requeue: Requeue::After(verdict.requeue),
+        requeue: Requeue::After(until_window_changes(
+            window.as_ref(),
+            obs.now,
+            verdict.requeue,
+        )),
         effects,
         generation,
         idle: timing.idle,
@@ -227,4 +232,24 @@ pub fn invalid_spec(
         health: None,
         notes_source: None,
     }
+}
+
+/// `wait`, or less when a release window opens or closes sooner: `status.window` must not
+/// say open after it closed, even for a lane nothing else wakes.
+fn until_window_changes(
+    window: Option<&crate::windows::WindowState>,
+    now: Timestamp,
+    wait: std::time::Duration,
+) -> std::time::Duration {
+    let Some(change) = window.and_then(|w| w.next_open.as_ref().or(w.closes_at.as_ref())) else {
+        return wait;
+    };
+    let until = now.duration_until(change.timestamp());
+    let floor = std::time::Duration::from_secs(1);
+    let until = if until.is_negative() {
+        floor
+    } else {
+        until.unsigned_abs().max(floor)
+    };
+    wait.min(until)
 }

@@ -527,3 +527,27 @@ fn a_start_in_the_hour_the_clocks_skip_opens_after_the_change() {
         Some(ts("2026-03-29T02:00:00Z"))
     );
 }
+
+#[test]
+fn a_lane_with_nothing_to_do_is_looked_at_again_when_its_window_closes_or_opens() {
+    // In sync at 16:59:30 in Berlin, the window closes at 17:00: looked at again within 30 s,
+    // not a whole idle interval later, so status.window never says open after 17:00.
+    let mut w = with_windows(
+        World::new("sha-b", "sha-b"),
+        json!([{"kind": "Allow", "schedule": WEEKDAYS, "duration": "8h", "timeZone": "Europe/Berlin"}]),
+    );
+    w.now = when("2026-12-02T16:59:30+01:00[Europe/Berlin]");
+    let d = w.decide();
+    assert_eq!(phase(&d), Phase::InSync, "{}", message(&d));
+    assert!(window(&d).open);
+    assert_eq!(d.requeue, Duration::from_secs(30));
+    // Closed at 18:00: the next look is at Thursday's opening, or sooner by the idle interval.
+    w.now = when("2026-12-02T18:00:00+01:00[Europe/Berlin]");
+    let d = w.decide();
+    assert!(!window(&d).open);
+    assert_eq!(
+        d.requeue,
+        Duration::from_secs(60),
+        "the idle interval comes first"
+    );
+}

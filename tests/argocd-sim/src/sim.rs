@@ -68,6 +68,10 @@ struct Controls {
     generation: u64,
     bad: HashSet<String>,
     errors: VecDeque<String>,
+    /// Asked to pause.
+    paused: bool,
+    /// The loop has seen the pause between two rounds: nothing is being written.
+    idle: bool,
 }
 
 fn lock(controls: &Mutex<Controls>) -> MutexGuard<'_, Controls> {
@@ -117,6 +121,34 @@ impl SimulatorHandle {
     /// Undoes [`SimulatorHandle::mark_bad`].
     pub fn mark_good(&self, version: &str) {
         lock(&self.controls).bad.remove(version);
+    }
+
+    /// Stops reconciling (an Argo CD that is down) and returns once the round under way, if
+    /// any, has finished: from then on no Application is read or written until
+    /// [`SimulatorHandle::resume`].
+    pub async fn pause(&self, timeout: Duration) -> Result<()> {
+        lock(&self.controls).paused = true;
+        wait_until("the simulator paused", timeout, ROUNDS_POLL, async || {
+            if lock(&self.controls).idle {
+                Ok(Some(()))
+            } else {
+                Err("a round is still under way".to_owned())
+            }
+        })
+        .await
+        .map_err(|t| Error::WaitTimeout {
+            app: "(all)".into(),
+            timeout,
+            last: t.last.unwrap_or_default(),
+            recent_errors: self.errors(),
+        })
+    }
+
+    /// Undoes [`SimulatorHandle::pause`].
+    pub fn resume(&self) {
+        let mut c = lock(&self.controls);
+        c.paused = false;
+        c.idle = false;
     }
 
     /// The simulator's recent reconcile errors (git or API failures), oldest first.
@@ -283,8 +315,15 @@ impl Engine {
     async fn run(mut self, mut stop: oneshot::Receiver<()>, rounds: watch::Sender<u64>) {
         tracing::info!(namespaces = ?self.config.namespaces, "Argo CD simulator started");
         loop {
-            self.round().await;
-            rounds.send_modify(|n| *n += 1);
+            let paused = {
+                let mut c = lock(&self.controls);
+                c.idle = c.paused;
+                c.paused
+            };
+            if !paused {
+                self.round().await;
+                rounds.send_modify(|n| *n += 1);
+            }
             tokio::select! {
                 _ = &mut stop => break,
                 () = tokio::time::sleep(self.config.poll_interval) => {}

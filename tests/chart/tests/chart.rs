@@ -94,6 +94,7 @@ fn defaults_render_a_hardened_operator_with_leader_election() {
         "--log-format=json",
         "--application-namespaces=argocd",
         "--resync=60s",
+        "--full-resync=10m",
         "--poll=2s",
         "--concurrency=8",
         "--lease-duration=15s",

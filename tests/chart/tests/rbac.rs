@@ -78,6 +78,7 @@ fn operator_config(docs: &[Yaml], cache: &std::path::Path) -> OperatorConfig {
             idle: Duration::from_secs(2),
             active: Duration::from_millis(300),
         },
+        branch_check: Duration::from_secs(2),
         head_ttl: Duration::from_millis(200),
         concurrency: flag(&args, "--concurrency")
             .and_then(|c| c.parse().ok())

@@ -172,6 +172,7 @@ impl Lab {
                 idle: Duration::from_secs(2),
                 active: Duration::from_millis(300),
             },
+            branch_check: Duration::from_secs(2),
             head_ttl: Duration::from_millis(200),
             concurrency: 4,
             application_namespaces: vec![ns.clone()],

@@ -182,6 +182,7 @@ impl World {
                 idle: Duration::from_secs(2),
                 active: Duration::from_millis(300),
             },
+            branch_check: Duration::from_secs(2),
             head_ttl: Duration::from_millis(200),
             concurrency: 4,
             application_namespaces: vec![self.env.ns().to_owned()],
@@ -426,6 +427,7 @@ pub async fn by_hand(w: &World, identity: &str) -> (Context, Promotion) {
         metrics: Arc::new(Metrics::default()),
         settings: Settings {
             timing: Timing::default(),
+            branch_check: Duration::from_secs(60),
             identity: identity.into(),
             committer_email: "promote@localhost".to_owned(),
             concurrency: 1,
@@ -436,6 +438,7 @@ pub async fn by_hand(w: &World, identity: &str) -> (Context, Promotion) {
         },
         written: Default::default(),
         apps: Default::default(),
+        branches: Default::default(),
     };
     let promotion = w.promotions().get("web-prod").await.expect("promotion");
     (ctx, promotion)
