@@ -103,6 +103,13 @@ struct Args {
     )]
     committer_email: String,
 
+    /// Send `Expect: 100-continue` with git's smart-HTTP POSTs, so the body goes out when the
+    /// server answers rather than after a delayed ACK (40 to 200 ms a request). Set it to false
+    /// only for a server or proxy that never answers it: every POST would wait for
+    /// --git-timeout and fail.
+    #[arg(long, env = "PROMOTE_GIT_HTTP_EXPECT_CONTINUE", default_value_t = true, action = clap::ArgAction::Set)]
+    git_http_expect_continue: bool,
+
     /// How long one remote-head check is shared by the lanes of one repository.
     #[arg(long, default_value = "2s", value_parser = duration)]
     head_ttl: Duration,
@@ -160,11 +167,21 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    one_malloc_arena();
     let args = Args::parse();
     init_logging(args.log_format);
-    match run(args).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
             error!("{e:#}");
@@ -172,6 +189,25 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+/// Keeps every thread on glibc's main malloc arena. By default glibc gives threads that
+/// contend for it arenas of their own (up to eight per core), each holding on to the memory
+/// it once needed: git work runs on blocking threads, so every burst of promotions left a few
+/// MiB behind in arenas nobody used again. The operator is I/O-bound; one arena costs it no
+/// measurable time and saves 3 to 4 MiB of resident memory (docs/benchmarks.md).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn one_malloc_arena() {
+    // SAFETY: mallopt only sets one of malloc's tunables and is called first thing in main,
+    // before any other thread exists, so no allocation can race it. A refusal (0) leaves
+    // glibc's default, which is merely larger.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn one_malloc_arena() {}
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let deadlines = Deadlines {
@@ -203,6 +239,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         application_namespaces: args.application_namespaces,
         allow_file_repositories: args.allow_file_repositories,
         committer_email: args.committer_email,
+        git_http_expect_continue: args.git_http_expect_continue,
     };
     let client = client(&deadlines.api).await?;
     let operator = Operator::new(client, config)?.with_deadlines(deadlines);

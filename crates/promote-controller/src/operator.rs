@@ -58,6 +58,9 @@ pub struct OperatorConfig {
     pub allow_file_repositories: bool,
     /// The e-mail on every commit, as author and committer (`--committer-email`).
     pub committer_email: String,
+    /// Whether smart-HTTP POSTs ask for `100 Continue` before their body
+    /// (`--git-http-expect-continue`).
+    pub git_http_expect_continue: bool,
 }
 
 /// Why the operator stopped.
@@ -297,6 +300,7 @@ fn engine(
         io_timeout: deadlines.git_io,
         // No git operation outlives the reconcile that asked for it by much.
         operation_timeout: deadlines.reconcile,
+        http_expect_continue: config.git_http_expect_continue,
         fence,
         ..EngineConfig::new(&config.cache_dir)
     })

@@ -27,6 +27,11 @@ use crate::supervise::{self, Supervisor};
 /// Applications per page of the Application watch's list.
 const APP_PAGE: u32 = 100;
 
+/// Promotions per page of the Promotion watch's list: a page is parsed whole (every object
+/// first buffered as a generic value, managed fields included, then dropped), and what the
+/// allocator took for that peak stays resident.
+const PROMOTION_PAGE: u32 = 100;
+
 /// Branch checks made at once.
 const BRANCH_CHECKS_AT_ONCE: usize = 4;
 
@@ -59,20 +64,23 @@ pub async fn run(
     // its one-shot remembers only the last task that polled it, so of several tasks waiting
     // on it all but one would wait for ever.
     let (listed_tx, listed) = tokio::sync::watch::channel(false);
-    let stream = watcher(promotions, watch_config().any_semantic())
-        .default_backoff()
-        // The cache never needs field-manager bookkeeping; dropping it saves most of the
-        // memory a cached Promotion takes.
-        .modify(|p| p.meta_mut().managed_fields = None)
-        .reflect(writer)
-        .inspect_ok(forget_deleted(sup.ctx.clone()))
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                listed_tx.send_replace(true);
-            }
-        })
-        .applied_objects()
-        .predicate_filter(spec_or_annotations, Default::default());
+    let stream = watcher(
+        promotions,
+        watch_config().any_semantic().page_size(PROMOTION_PAGE),
+    )
+    .default_backoff()
+    // The cache never needs field-manager bookkeeping; dropping it saves most of the
+    // memory a cached Promotion takes.
+    .modify(|p| p.meta_mut().managed_fields = None)
+    .reflect(writer)
+    .inspect_ok(forget_deleted(sup.ctx.clone()))
+    .inspect_ok(move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            listed_tx.send_replace(true);
+        }
+    })
+    .applied_objects()
+    .predicate_filter(spec_or_annotations, Default::default());
 
     // Whole Applications, so reconciles read them from the cache instead of two GETs each;
     // only the pure view of those in admitted namespaces is kept.

@@ -90,6 +90,7 @@ fn operator_config(docs: &[Yaml], cache: &std::path::Path) -> OperatorConfig {
             .collect(),
         allow_file_repositories: args.iter().any(|a| a == "--allow-file-repositories"),
         committer_email: "promote@localhost".to_owned(),
+        git_http_expect_continue: true,
     }
 }
 

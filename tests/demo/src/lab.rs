@@ -178,6 +178,7 @@ impl Lab {
             application_namespaces: vec![ns.clone()],
             allow_file_repositories: false,
             committer_email: "promote@localhost".to_owned(),
+            git_http_expect_continue: true,
         };
         let operator = Operator::new(self.env.client().clone(), config)?;
         let (stop, stopped) = oneshot::channel::<()>();

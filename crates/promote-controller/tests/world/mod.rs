@@ -188,6 +188,7 @@ impl World {
             application_namespaces: vec![self.env.ns().to_owned()],
             allow_file_repositories: false,
             committer_email: "promote@localhost".to_owned(),
+            git_http_expect_continue: true,
         }
     }
 
