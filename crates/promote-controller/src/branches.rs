@@ -54,26 +54,22 @@ impl Branches {
         branch: &str,
         tip: Option<String>,
     ) {
+        self.forget(key);
         let mut groups = self.lock();
-        let at = groups
-            .iter()
-            .position(|g| g.branch == branch && g.remote == *remote);
-        for (i, group) in groups.iter_mut().enumerate() {
-            if Some(i) != at {
-                group.lanes.remove(key);
-            }
-        }
-        match at {
-            Some(i) => {
-                groups[i].lanes.insert(key.to_owned(), (lane, tip));
+        let entry = (key.to_owned(), (lane, tip));
+        match groups
+            .iter_mut()
+            .find(|g| g.branch == branch && g.remote == *remote)
+        {
+            Some(group) => {
+                group.lanes.insert(entry.0, entry.1);
             }
             None => groups.push(Group {
                 remote: remote.clone(),
                 branch: branch.to_owned(),
-                lanes: HashMap::from([(key.to_owned(), (lane, tip))]),
+                lanes: HashMap::from([entry]),
             }),
         }
-        groups.retain(|g| !g.lanes.is_empty());
     }
 
     /// Forgets lane `key` (deleted, or no longer reaching a repository).
@@ -114,8 +110,9 @@ impl Branches {
             .collect()
     }
 
-    /// Lanes registered, for tests and metrics.
-    pub fn lanes(&self) -> usize {
+    /// Lanes registered.
+    #[cfg(test)]
+    fn lanes(&self) -> usize {
         self.lock().iter().map(|g| g.lanes.len()).sum()
     }
 }

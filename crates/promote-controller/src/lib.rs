@@ -9,9 +9,9 @@
 //! does the I/O.
 //!
 //! Around it: [`context`] (what every reconcile shares), [`watches`] (what triggers a
-//! reconcile, including [`branches`]: one shared check per branch and access), [`supervise`] (a deadline on every reconcile, cancellation when leadership is
-//! lost), [`operator`] (start-up checks, the probe and metrics server, leader election,
-//! a graceful stop), [`leader`] (the Lease, judged on the local monotonic clock), [`deadlines`],
+//! reconcile, including [`branches`]: one shared check per branch and access), [`supervise`]
+//! (a deadline on every reconcile, cancellation when leadership is lost), [`operator`]
+//! (start-up checks, the probe and metrics server, leader election, a graceful stop), [`leader`] (the Lease, judged on the local monotonic clock), [`deadlines`],
 //! [`watchdog`] (what the probes report), [`http`], [`metrics`]. It talks to the Kubernetes
 //! API and, through `promote-git`, to git servers; it must not talk to Argo CD other than
 //! through its Application resources.

@@ -136,12 +136,17 @@ impl SimulatorHandle {
             }
         })
         .await
-        .map_err(|t| Error::WaitTimeout {
+        .map_err(|t| self.timed_out(timeout, t.last))
+    }
+
+    /// A wait on the whole simulator that timed out, with its last state and recent errors.
+    fn timed_out(&self, timeout: Duration, last: Option<String>) -> Error {
+        Error::WaitTimeout {
             app: "(all)".into(),
             timeout,
-            last: t.last.unwrap_or_default(),
+            last: last.unwrap_or_default(),
             recent_errors: self.errors(),
-        })
+        }
     }
 
     /// Undoes [`SimulatorHandle::pause`].
@@ -178,12 +183,7 @@ impl SimulatorHandle {
             }
         })
         .await
-        .map_err(|t| Error::WaitTimeout {
-            app: "(all)".into(),
-            timeout,
-            last: t.last.unwrap_or_default(),
-            recent_errors: self.errors(),
-        })
+        .map_err(|t| self.timed_out(timeout, t.last))
     }
 
     /// Waits until the Application satisfies `predicate` (every version is seen, through a
