@@ -55,12 +55,14 @@ pub fn run(command: ValuesCommand) -> anyhow::Result<()> {
         ValuesCommand::Set { file, path, value } => {
             let label = file.display().to_string();
             let content = fs::read(&file).with_context(|| format!("cannot read {label}"))?;
-            let edit = promote_values::set(&label, &content, &path, &value)?;
+            // The pieces (before the token, the token, after it) are written as they are: a
+            // joined copy would be a second file-sized buffer.
+            let edit = promote_values::set_parts(&label, &content, &path, &value)?;
             if !edit.changed {
                 println!("{label}: {path}: unchanged ({value})");
                 return Ok(());
             }
-            atomic::replace(&file, &content, &edit.content)?;
+            atomic::replace(&file, &content, &edit.parts)?;
             println!(
                 "{label}: {path}: {} -> {value}",
                 display_previous(&edit.previous)
