@@ -15,6 +15,7 @@ use promote_git::RemoteSpec;
 use promote_lane::{EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
 use tracing::{instrument, warn};
 
+use crate::branches::Seen;
 use crate::context::Context;
 use crate::observe::{Observed, observe};
 use crate::report::Stored;
@@ -130,9 +131,10 @@ impl<'a> Pass<'a> {
     }
 }
 
-/// Tells the shared branch checks which branch this lane reads, with which access, and the tip
-/// it read, so it is woken when that branch moves; a lane without a usable repository leaves
-/// them (the Secret watch wakes it when its credentials change).
+/// Tells the shared branch checks which branch this lane reads, with which access, the tip it
+/// read and the files it reads there, so it is woken when that branch moves in a way that
+/// concerns it; a lane without a usable repository leaves them (the Secret watch wakes it when
+/// its credentials change).
 fn register_branch(ctx: &Context, promotion: &Promotion, key: &str, observed: &Observed) {
     let Some(remote) = &observed.remote else {
         ctx.branches.forget(key);
@@ -143,9 +145,21 @@ fn register_branch(ctx: &Context, promotion: &Promotion, key: &str, observed: &O
         promotion.name_any(),
     );
     let observation = &observed.observation;
-    let tip = observation.git.as_ref().ok().map(|g| g.revision.clone());
-    let branch = &observation.spec.repository.branch;
-    ctx.branches.saw(key, lane, remote, branch, tip);
+    let spec = &observation.spec;
+    // Every file the lane reads at the tip: a commit that changes none of them does not wake it.
+    let mut files = vec![
+        spec.source.values_file.clone(),
+        spec.target.values_file.clone(),
+    ];
+    if let Some(parity) = &spec.parity {
+        files.extend([parity.source_file.clone(), parity.target_file.clone()]);
+    }
+    let seen = Seen {
+        lane,
+        tip: observation.git.as_ref().ok().map(|g| g.revision.clone()),
+        files,
+    };
+    ctx.branches.saw(key, remote, &spec.repository.branch, seen);
 }
 
 /// Reconciles one Promotion in one pass.

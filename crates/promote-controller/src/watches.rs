@@ -2,6 +2,7 @@
 //! they name), how a change maps back to the lanes it concerns, and every reconcile run under
 //! [`crate::supervise`].
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -15,10 +16,11 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use promote_api::Promotion;
+use promote_git::RemoteSpec;
 use tracing::info;
 
 use crate::apps::AppObject;
-use crate::branches::LaneRef;
+use crate::branches::{LaneRef, Moved};
 use crate::context::Context;
 use crate::observe::application_resource;
 use crate::reconcile::Guarded;
@@ -91,16 +93,7 @@ pub async fn run(
         .default_backoff()
         .inspect_ok(move |event| app_ctx.apps.apply(event))
         .touched_objects();
-    let app_reader = reader.clone();
-    let app_mapper = move |meta: AppObject| {
-        let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
-        referencing(&app_reader, |p| {
-            [&p.spec.source.application, &p.spec.target.application]
-                .into_iter()
-                .flatten()
-                .any(|a| a.namespace == ns && a.name == name)
-        })
-    };
+    let app_mapper = lanes_naming_application(reader.clone());
 
     let secrets: Api<PartialObjectMeta<Secret>> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -109,22 +102,7 @@ pub async fn run(
     let secret_changes = watcher(secrets, watch_config())
         .default_backoff()
         .touched_objects();
-    let secret_reader = reader.clone();
-    let secret_mapper = move |meta: PartialObjectMeta<Secret>| {
-        let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
-        referencing(&secret_reader, |p| {
-            let repository = &p.spec.repository;
-            p.metadata.namespace.as_deref() == Some(ns.as_str())
-                && (repository
-                    .credentials
-                    .as_ref()
-                    .is_some_and(|c| c.secret_name == name)
-                    || repository
-                        .signing
-                        .as_ref()
-                        .is_some_and(|s| s.secret_name == name))
-        })
-    };
+    let secret_mapper = lanes_naming_secret(reader.clone());
 
     // Lanes whose branch moved since their last reconcile read it.
     let (wake, mut woken) = tokio::sync::mpsc::unbounded_channel::<LaneRef>();
@@ -181,6 +159,43 @@ pub async fn run(
     info!("controller stopped");
 }
 
+/// Maps an Application change to the lanes that name it as their source or target.
+fn lanes_naming_application(
+    reader: Store<Guarded>,
+) -> impl Fn(AppObject) -> Vec<ObjectRef<Guarded>> + Send + Sync + 'static {
+    move |meta: AppObject| {
+        let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
+        referencing(&reader, |p| {
+            [&p.spec.source.application, &p.spec.target.application]
+                .into_iter()
+                .flatten()
+                .any(|a| a.namespace == ns && a.name == name)
+        })
+    }
+}
+
+/// Maps a Secret change to the lanes of its namespace that read it: repository credentials
+/// or the signing key.
+fn lanes_naming_secret(
+    reader: Store<Guarded>,
+) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<Guarded>> + Send + Sync + 'static {
+    move |meta: PartialObjectMeta<Secret>| {
+        let (ns, name) = (meta.namespace().unwrap_or_default(), meta.name_any());
+        referencing(&reader, |p| {
+            let repository = &p.spec.repository;
+            p.metadata.namespace.as_deref() == Some(ns.as_str())
+                && (repository
+                    .credentials
+                    .as_ref()
+                    .is_some_and(|c| c.secret_name == name)
+                    || repository
+                        .signing
+                        .as_ref()
+                        .is_some_and(|s| s.secret_name == name))
+        })
+    }
+}
+
 /// Resolves when a stop is asked for before the store of Promotions is ready. The
 /// controller's graceful stop waits for its runner, which starts nothing until the store is
 /// ready; once the stop cuts the watch, the store never becomes ready and that wait would never
@@ -225,7 +240,8 @@ async fn check_branches(
                     let tip = ctx.engine.tip(&remote, &branch).await;
                     crate::observe::count_tip(&ctx, tip.as_ref().map(|t| t.check));
                     let tip = tip.ok().map(|t| t.commit.to_string());
-                    let woken = ctx.branches.answered(&remote, &branch, tip.as_deref());
+                    let moved = ctx.branches.moved(&remote, &branch, tip.as_deref());
+                    let woken = concerned(&ctx, &remote, &branch, tip.as_deref(), moved).await;
                     tracing::debug!(repo = %remote.url, branch, woken = woken.len(), "branch checked");
                     woken
                 }
@@ -239,6 +255,49 @@ async fn check_branches(
             }
         }
     }
+}
+
+/// Of the lanes whose branch moved, those the move concerns: every lane when the check failed
+/// or started to work again, otherwise the lanes with a file that differs between the tip they
+/// read and the new one (or that cannot be compared). All of them are marked as told.
+async fn concerned(
+    ctx: &Context,
+    remote: &RemoteSpec,
+    branch: &str,
+    tip: Option<&str>,
+    moved: Vec<Moved>,
+) -> Vec<LaneRef> {
+    // The lanes of a repository nearly always saw the same tip: compare once per tip seen.
+    let mut unchanged: HashMap<&str, HashMap<String, bool>> = HashMap::new();
+    if let Some(to) = tip {
+        let mut by_tip: HashMap<&str, Vec<String>> = HashMap::new();
+        for m in &moved {
+            if let Some(from) = m.seen.tip.as_deref() {
+                by_tip
+                    .entry(from)
+                    .or_default()
+                    .extend(m.seen.files.iter().cloned());
+            }
+        }
+        for (from, mut files) in by_tip {
+            files.sort();
+            files.dedup();
+            if let Ok(same) = ctx.engine.files_unchanged(remote, from, to, &files).await {
+                unchanged.insert(from, files.into_iter().zip(same).collect());
+            }
+        }
+    }
+    let mut woken = Vec::new();
+    for m in &moved {
+        let from = m.seen.tip.as_deref();
+        let quiet = from
+            .and_then(|f| unchanged.get(f))
+            .is_some_and(|verdicts| m.seen.files.iter().all(|f| verdicts.get(f) == Some(&true)));
+        if ctx.branches.told(remote, branch, &m.key, from, tip) && !quiet {
+            woken.push(m.seen.lane.clone());
+        }
+    }
+    woken
 }
 
 /// How often the repository caches of URLs no Promotion names any more are removed.

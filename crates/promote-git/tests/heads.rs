@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, prod_path, release_file};
+use common::{Fixture, dev_path, prod_path, release_file};
 use promote_git::{CommitId, Engine, EngineConfig, HeadCheck, Outcome, Tip};
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -112,4 +112,43 @@ fn head_checks_have_metric_labels() {
         .map(HeadCheck::as_str)
         .collect();
     assert_eq!(labels, ["shared", "unchanged", "fetched"]);
+}
+
+#[tokio::test]
+async fn files_unchanged_compares_blobs_between_two_cached_commits() {
+    let fx = Fixture::new(&["blog", "shop"]);
+    let engine = engine(&fx, Duration::ZERO);
+    let (before, _) = tip(&engine, &fx).await;
+    let outside = fx.outside("person");
+    let moved = outside.commit(
+        &dev_path("blog"),
+        &release_file("dev", "blog", "dev-blog-3"),
+        "ci: blog dev-blog-3",
+    );
+    let (after, _) = tip(&engine, &fx).await;
+    assert_eq!(after, moved, "the tip check fetched the new commit");
+    let files = [
+        dev_path("blog"),
+        prod_path("blog"),
+        dev_path("shop"),
+        "deploy/env/release-dev/missing.yaml".to_owned(),
+        "../outside.yaml".to_owned(),
+    ];
+    let unchanged = engine
+        .files_unchanged(&fx.remote(), &before, &after, &files)
+        .await
+        .expect("both commits are cached");
+    assert_eq!(
+        unchanged,
+        vec![false, true, true, true, false],
+        "blog's dev file changed; a file missing at both is unchanged; a bad path counts as changed"
+    );
+    let unknown = "0123456789012345678901234567890123456789";
+    assert!(
+        engine
+            .files_unchanged(&fx.remote(), unknown, &after, &files)
+            .await
+            .is_err(),
+        "a commit the cache does not hold is an error, never a verdict"
+    );
 }

@@ -28,7 +28,10 @@ const BASELINE_SETTLE: Duration = Duration::from_secs(10);
 /// Start-up is over when no Promotion was written for this long (or after `SETTLE_MAX`).
 pub const SETTLE_QUIET: Duration = Duration::from_secs(10);
 const SETTLE_MAX: Duration = Duration::from_secs(60);
-const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A phase fails after 300 s, plus 60 ms for each lane it waits for (10,000 lanes: 15 min).
+fn phase_timeout(lanes: usize) -> Duration {
+    Duration::from_secs(300) + Duration::from_millis(60) * lanes as u32
+}
 /// How often a phase that waits for the Promotions looks at them.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
 /// How often a phase that waits says how far it got.
@@ -161,7 +164,7 @@ impl Run {
             if counts.get("InSync") == Some(&lanes) && writes.count() == lanes {
                 break;
             }
-            if mark.at.elapsed() > PHASE_TIMEOUT {
+            if mark.at.elapsed() > phase_timeout(lanes) {
                 return Err(format!(
                     "not every Promotion was InSync in time: {counts:?}\n{}",
                     self.op.log_tail()
@@ -329,7 +332,7 @@ impl Run {
                     promoted.insert(*lane, Instant::now());
                 }
             }
-            if start.elapsed() > PHASE_TIMEOUT {
+            if start.elapsed() > phase_timeout(wave.len()) {
                 return Err(format!(
                     "only {} of {} lanes were Promoted in time: {:?}\n{}",
                     promoted.len(),

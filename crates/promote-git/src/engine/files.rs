@@ -38,3 +38,51 @@ impl Engine {
         .await
     }
 }
+
+impl Engine {
+    /// Whether each of `files` is the same at commit `to` as at commit `from` (the same blob,
+    /// or missing at both), both commits already in the cache: what a lane reads from a branch
+    /// that moved, without reading any content. Only object ids are compared and nothing is
+    /// returned but the verdict, so, unlike [`Engine::read_file_at`], the remote is not
+    /// contacted first. A path that cannot be a values file counts as changed.
+    pub async fn files_unchanged(
+        &self,
+        remote: &RemoteSpec,
+        from: &str,
+        to: &str,
+        files: &[String],
+    ) -> Result<Vec<bool>, GitError> {
+        let commit = |c: &str| {
+            git2::Oid::from_str(c)
+                .map_err(|_| GitError::InvalidRequest(format!("{c:?} is not a commit id")))
+        };
+        let (from, to) = (commit(from)?, commit(to)?);
+        let paths: Vec<Option<RepoPath>> = files.iter().map(|f| RepoPath::parse(f).ok()).collect();
+        let remote = remote.clone();
+        self.blocking(move |engine| {
+            let name = remote.url.to_string();
+            engine.inner.cache.read(&remote.url, |repo| {
+                let root = |oid| {
+                    repo.find_commit(oid)
+                        .and_then(|c| c.tree())
+                        .map_err(|e| tree::local(&name, &e))
+                };
+                let (before, after) = (root(from)?, root(to)?);
+                let id = |root: &git2::Tree<'_>, path: &RepoPath| {
+                    tree::lookup(repo, root, path, &name).map(|e| e.map(|e| e.oid))
+                };
+                Ok(paths
+                    .iter()
+                    .map(|path| {
+                        path.as_ref()
+                            .is_some_and(|p| match (id(&before, p), id(&after, p)) {
+                                (Ok(a), Ok(b)) => a == b,
+                                _ => false,
+                            })
+                    })
+                    .collect())
+            })
+        })
+        .await
+    }
+}
