@@ -154,7 +154,8 @@ pub struct EnvironmentStatus {
     /// Every field's value in the release values file, in `spec.fields` order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldValue>,
-    /// The branch tip the versions were read at.
+    /// The branch tip the versions were read at. Later commits that change none of the
+    /// lane's files leave it until the lane is next reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// Argo CD sync status: Synced, OutOfSync or Unknown.

@@ -18,6 +18,7 @@
 
 pub mod apps;
 pub mod branches;
+pub mod cached;
 pub mod context;
 pub mod deadlines;
 pub mod effects;

@@ -62,7 +62,7 @@ struct Args {
 
     /// How often the branch of every repository the lanes read is checked: one remote-head
     /// check per repository, branch and credentials, shared by their lanes, and a fetch only
-    /// when it moved. A lane whose branch moved is reconciled at once.
+    /// when it moved. A lane whose files the new commits changed is reconciled at once.
     #[arg(long, default_value = "60s", value_parser = duration)]
     resync: Duration,
 

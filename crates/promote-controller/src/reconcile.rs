@@ -16,6 +16,7 @@ use promote_lane::{EffectOutcome, LaneSpec, Plan, decide, invalid_spec};
 use tracing::{instrument, warn};
 
 use crate::branches::Seen;
+use crate::cached::Lean;
 use crate::context::Context;
 use crate::observe::{Observed, observe};
 use crate::report::Stored;
@@ -39,7 +40,7 @@ impl Error {
 }
 
 /// A Promotion as the watch delivers it: parsed, or why it could not be.
-pub type Guarded = DeserializeGuard<Promotion>;
+pub type Guarded = DeserializeGuard<Lean>;
 
 /// One pass over one Promotion, open while its plan's effects are carried out. Reconcile
 /// runs it to the end; a test can stop it after any effect, as a crash would.
@@ -166,12 +167,16 @@ fn register_branch(ctx: &Context, promotion: &Promotion, key: &str, observed: &O
 #[instrument(skip_all, fields(promotion = %guarded.name_any()))]
 pub async fn reconcile(guarded: Arc<Guarded>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     ctx.metrics.reconciled();
-    let promotion = match &guarded.0 {
+    let read = match &guarded.0 {
+        Ok(lean) => lean.promotion().map_err(|e| e.to_string()),
+        Err(invalid) => Err(invalid.error.clone()),
+    };
+    let promotion = match &read {
         Ok(p) => p,
-        Err(invalid) => {
+        Err(error) => {
             // Cannot act on an object we cannot read; the API server's schema should have
             // stopped it, so this is an old object or a schema change. Wait for an edit.
-            warn!(error = %invalid.error, "Promotion cannot be read");
+            warn!(%error, "Promotion cannot be read");
             ctx.metrics.reconcile_error("invalid_object");
             return Ok(Requeue::await_change());
         }

@@ -15,12 +15,12 @@ use kube::runtime::controller::{Controller, Error};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
-use promote_api::Promotion;
 use promote_git::RemoteSpec;
 use tracing::info;
 
 use crate::apps::AppObject;
 use crate::branches::{LaneRef, Moved};
+use crate::cached::Lean;
 use crate::context::Context;
 use crate::observe::application_resource;
 use crate::reconcile::Guarded;
@@ -375,10 +375,7 @@ async fn sweep_lane_metrics(
 }
 
 /// The Promotions in the store for which `matches` holds.
-fn referencing(
-    store: &Store<Guarded>,
-    matches: impl Fn(&Promotion) -> bool,
-) -> Vec<ObjectRef<Guarded>> {
+fn referencing(store: &Store<Guarded>, matches: impl Fn(&Lean) -> bool) -> Vec<ObjectRef<Guarded>> {
     store
         .state()
         .iter()
