@@ -6,28 +6,35 @@ mod world;
 
 use std::time::Duration;
 
-use promote_api::Phase;
+use promote_api::{Phase, PromotionStatus};
 use promote_controller::operator::Operator;
 use promote_testsupport::wait_until;
 use serde_json::json;
 use world::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_lane_is_woken_by_the_branch_check_alone() {
-    let w = World::start("branch-check", false).await;
+/// A Manual lane InSync under an operator whose full resync is an hour away and whose branch
+/// check runs every 500 ms, with Argo CD (the simulator) paused: nothing but the branch check
+/// can wake it. Returns its status then.
+async fn idle_lane(prefix: &str) -> (World, Replica, PromotionStatus) {
+    let w = World::start(prefix, false).await;
     let mut config = w.operator_config("op-a");
     config.timing.idle = Duration::from_secs(3600);
     config.branch_check = Duration::from_millis(500);
     let op = Replica::run(Operator::new(w.env.client().clone(), config).expect("operator"));
     w.create_promotion("Manual", json!({})).await;
-    w.wait_phase(Phase::InSync).await;
-
-    // From here no Application changes and no Promotion spec changes: only the branch check
-    // can wake the lane.
+    let status = w.wait_phase(Phase::InSync).await;
     w.sim
         .pause(Duration::from_secs(30))
         .await
         .expect("simulator paused");
+    (w, op, status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_lane_is_woken_by_the_branch_check_alone() {
+    // No Application and no Promotion spec changes from here: only the branch check can wake
+    // the lane.
+    let (w, op, _) = idle_lane("branch-check").await;
     let ci = w.release("sha-2");
     let s = w
         .wait("the lane reads sha-2 at the new tip", |s| {
@@ -59,18 +66,8 @@ fn git_ok(op: &Replica, operation: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_to_other_files_does_not_wake_the_lane() {
-    let w = World::start("branch-quiet", false).await;
-    let mut config = w.operator_config("op-a");
-    config.timing.idle = Duration::from_secs(3600);
-    config.branch_check = Duration::from_millis(500);
-    let op = Replica::run(Operator::new(w.env.client().clone(), config).expect("operator"));
-    w.create_promotion("Manual", json!({})).await;
-    let before = w.wait_phase(Phase::InSync).await;
+    let (w, op, before) = idle_lane("branch-quiet").await;
     let read_at = before.source.as_ref().and_then(|e| e.revision.clone());
-    w.sim
-        .pause(Duration::from_secs(30))
-        .await
-        .expect("simulator paused");
 
     let (reconciles, fetches) = (op.reconciles(), git_ok(&op, "fetch"));
     let other = w
