@@ -1,6 +1,7 @@
 //! Whole files at a commit: the environments' configuration files a lane compares.
 
 use super::Engine;
+use super::inspect::parse_oid;
 use crate::GitError;
 use crate::auth::RemoteSpec;
 use crate::path::RepoPath;
@@ -18,8 +19,7 @@ impl Engine {
         file: &str,
     ) -> Result<String, GitError> {
         let path = RepoPath::parse(file)?;
-        let oid = git2::Oid::from_str(commit)
-            .map_err(|_| GitError::InvalidRequest(format!("{commit:?} is not a commit id")))?;
+        let oid = parse_oid(commit)?;
         let remote = remote.clone();
         self.blocking(move |engine| {
             engine.vouch(&remote, None)?;
@@ -37,9 +37,7 @@ impl Engine {
         })
         .await
     }
-}
 
-impl Engine {
     /// Whether each of `files` is the same at commit `to` as at commit `from` (the same blob,
     /// or missing at both), both commits already in the cache: what a lane reads from a branch
     /// that moved, without reading any content. Only object ids are compared and nothing is
@@ -52,11 +50,7 @@ impl Engine {
         to: &str,
         files: &[String],
     ) -> Result<Vec<bool>, GitError> {
-        let commit = |c: &str| {
-            git2::Oid::from_str(c)
-                .map_err(|_| GitError::InvalidRequest(format!("{c:?} is not a commit id")))
-        };
-        let (from, to) = (commit(from)?, commit(to)?);
+        let (from, to) = (parse_oid(from)?, parse_oid(to)?);
         let paths: Vec<Option<RepoPath>> = files.iter().map(|f| RepoPath::parse(f).ok()).collect();
         let remote = remote.clone();
         self.blocking(move |engine| {
